@@ -1,0 +1,12 @@
+# One image for both processes; docker-compose.yml runs it twice.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HOME=/data/hf
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared_schemas ./shared_schemas
+COPY manager ./manager
+COPY inference_server ./inference_server
+COPY modelyard_dev ./modelyard_dev
+RUN pip install .
+RUN useradd --create-home modelyard && mkdir -p /data && chown modelyard /data
+USER modelyard

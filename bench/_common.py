@@ -1,0 +1,78 @@
+"""Helpers shared by the benchmarks: streaming clients and percentiles."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class StreamResult:
+    tokens: int
+    started: float
+    first: float
+    ended: float
+
+    @property
+    def decode_tps(self) -> float:
+        span = self.ended - self.first
+        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else float("nan")
+
+    @property
+    def ttft(self) -> float:
+        return self.first - self.started
+
+
+def _tokens_from(chunks: int, usage: dict[str, Any] | None) -> int:
+    if usage and isinstance(usage.get("completion_tokens"), int):
+        return int(usage["completion_tokens"])
+    return chunks
+
+
+async def stream_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> StreamResult:
+    """POST a streamed chat completion and time it (first content chunk to the last)."""
+    payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    started = time.perf_counter()
+    first = 0.0
+    last = 0.0
+    chunks = 0
+    usage = None
+    async with client.stream("POST", url, json=payload) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            data = json.loads(line[6:])
+            if data.get("usage"):
+                usage = data["usage"]
+            choices = data.get("choices") or []
+            if choices and (choices[0].get("delta") or {}).get("content"):
+                now = time.perf_counter()
+                if not first:
+                    first = now
+                last = now
+                chunks += 1
+    return StreamResult(
+        tokens=_tokens_from(chunks, usage), started=started, first=first, ended=last
+    )
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, sort_keys=True))

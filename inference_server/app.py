@@ -1,0 +1,94 @@
+"""The inference server application: ``create_app(settings)`` builds it.
+
+Run with ``uvicorn inference_server.app:create_app --factory`` or ``python -m
+inference_server``. The MLX worker, the pool and the services are built in the lifespan
+and hung on ``app.state``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from inference_server.generation.routes import router as generation_router
+from inference_server.generation.service import GenerationService
+from inference_server.generation.worker import MLXWorker
+from inference_server.health import router as health_router
+from inference_server.metrics import InferenceMetrics
+from inference_server.pool.pool import ModelPool
+from inference_server.pool.resolve import hub_cache_dir
+from inference_server.pool.routes import router as pool_router
+from inference_server.settings import InferenceSettings
+from shared_schemas.observability import RequestContextMiddleware
+from shared_schemas.service_errors import BearerAuthMiddleware, install_error_handlers
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: InferenceSettings | None = None) -> FastAPI:
+    settings = settings or InferenceSettings()
+    metrics = InferenceMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = MLXWorker(
+            completion_batch_size=settings.completion_batch_size,
+            prefill_batch_size=settings.prefill_batch_size,
+            prefill_step_size=settings.prefill_step_size,
+            prompt_cache_bytes=settings.prompt_cache_bytes,
+            metrics=metrics,
+        )
+        worker.start()
+        pool = ModelPool(
+            worker,
+            cache_dir=hub_cache_dir(settings.hf_cache_dir),
+            models_dirs=settings.models_dirs,
+            max_memory_bytes=settings.max_memory_bytes,
+            max_models=settings.max_models,
+            idle_ttl_s=settings.idle_ttl_s,
+            metrics=metrics,
+        )
+        app.state.settings = settings
+        app.state.worker = worker
+        app.state.pool = pool
+        app.state.metrics = metrics
+        app.state.generation = GenerationService(pool, worker, settings, metrics)
+        for model_id in settings.preload_models:
+            await pool.ensure_ready(model_id, pin=True)
+        reaper = asyncio.create_task(pool.run_reaper(_reaper_interval(settings.idle_ttl_s)))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await pool.close()
+            worker.stop()
+
+    app = FastAPI(
+        title="modelyard inference server",
+        version="0.1.0",
+        description="OpenAI-compatible generation on MLX with a model pool.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app, "inference_server")
+    if settings.api_key is not None:
+        app.add_middleware(
+            BearerAuthMiddleware,
+            token=settings.api_key.get_secret_value(),
+            src="inference_server",
+            open_paths=("/health",),
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
+    app.include_router(health_router)
+    app.include_router(generation_router)
+    app.include_router(pool_router)
+    return app
+
+
+def _reaper_interval(ttl: float) -> float:
+    return 1.0 if ttl <= 0 else max(0.05, min(1.0, ttl / 4))

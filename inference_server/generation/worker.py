@@ -1,0 +1,429 @@
+"""The one thread that owns MLX.
+
+Everything that touches MLX (loading, unloading, prompt processing, decoding) runs here.
+Async handlers submit work through a command queue and read events from a per-job asyncio
+queue. Each loaded model has a ``Runtime`` with its own mlx-lm ``BatchGenerator``: requests
+for one model join and leave its batch between steps (continuous batching); the loop steps
+every runtime with work in turn, so requests for different models are served side by side.
+
+Events produced during one step are handed to the event loop in a single
+``call_soon_threadsafe`` call, so the per-token cost on the loop is one wake-up per step,
+not one per token per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
+from inference_server.generation.sampling import make_processors, make_sampler
+from inference_server.generation.stops import StopScanner
+from inference_server.metrics import InferenceMetrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """A loaded model and its batch."""
+
+    model_id: str
+    model: Any
+    tokenizer: Any
+    generator: Any
+    prompt_cache: Any = None
+    jobs: dict[int, _JobState] = field(default_factory=dict)
+    tokens_generated: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+
+@dataclass(eq=False)
+class _JobState:
+    job: Job
+    detokenizer: Any
+    scanner: StopScanner
+    top_logprobs: int | None
+
+
+@dataclass
+class WorkerStats:
+    steps: int = 0
+    tokens: int = 0
+    max_batch: int = 0
+    last_batch: int = 0
+
+
+_Command = tuple[str, Any]
+
+
+class MLXWorker:
+    """Owns MLX on one thread; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        completion_batch_size: int = 64,
+        prefill_batch_size: int = 8,
+        prefill_step_size: int = 2048,
+        prompt_cache_bytes: int = 512 * 2**20,
+        metrics: InferenceMetrics | None = None,
+    ) -> None:
+        self._prompt_cache_bytes = prompt_cache_bytes
+        self._metrics = metrics or InferenceMetrics()
+        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self._runtimes: dict[str, Runtime] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._batch_sizes = (completion_batch_size, prefill_batch_size, prefill_step_size)
+        self._outbox: dict[asyncio.AbstractEventLoop, list[tuple[Job, list[Event]]]] = {}
+        self.stats = WorkerStats()
+
+    # ---- lifecycle (event loop side) -------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mlx-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        self._commands.put(("wake", None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the worker thread and await its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._commands.put(("call", (fn, loop, future)))
+        return await future
+
+    def submit(self, job: Job) -> None:
+        self._commands.put(("submit", job))
+
+    def cancel(self, job: Job) -> None:
+        job.cancelled = True
+        self._commands.put(("wake", None))
+
+    # ---- model management (run through ``call``) ----------------------------------------
+    def load_runtime(self, model_id: str, path: str) -> tuple[Runtime, int]:
+        """Load a model on the worker; returns the runtime and the memory it took."""
+        import mlx.core as mx
+        from mlx_lm import load
+
+        before = mx.get_active_memory()
+        loaded: Any = load(path)
+        model, tokenizer = loaded[0], loaded[1]
+        generator = self._new_generator(model, tokenizer)
+        mx.synchronize()
+        used = max(0, mx.get_active_memory() - before)
+        runtime = Runtime(
+            model_id=model_id,
+            model=model,
+            tokenizer=tokenizer,
+            generator=generator,
+            prompt_cache=self._new_prompt_cache(),
+        )
+        self._runtimes[model_id] = runtime
+        return runtime, used
+
+    def _new_prompt_cache(self) -> Any:
+        if self._prompt_cache_bytes <= 0:
+            return None
+        from mlx_lm.models.cache import LRUPromptCache
+
+        return LRUPromptCache(max_size=64, max_bytes=self._prompt_cache_bytes)
+
+    def _new_generator(self, model: Any, tokenizer: Any) -> Any:
+        from mlx_lm.generate import BatchGenerator
+
+        completion, prefill, step = self._batch_sizes
+        return BatchGenerator(
+            model,
+            stop_tokens=[[t] for t in sorted(tokenizer.eos_token_ids)],
+            completion_batch_size=completion,
+            prefill_batch_size=prefill,
+            prefill_step_size=step,
+        )
+
+    def unload_runtime(self, model_id: str) -> None:
+        import mlx.core as mx
+
+        runtime = self._runtimes.pop(model_id, None)
+        if runtime is None:
+            return
+        for state in list(runtime.jobs.values()):
+            self._finish(state, Failed(RuntimeError(f"model {model_id} was unloaded")))
+        runtime.jobs.clear()
+        runtime.generator.close()
+        del runtime
+        gc.collect()
+        mx.clear_cache()
+
+    # ---- the thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping:
+            busy = any(r.busy for r in self._runtimes.values())
+            self._drain(block=not busy)
+            if self._stopping:
+                break
+            self._step_all()
+            self._flush()
+        self._flush()
+
+    def _step_all(self) -> None:
+        # A method of its own: a loop variable in ``_run`` would keep the last runtime
+        # (and its weights) alive after an unload.
+        for runtime in list(self._runtimes.values()):
+            if runtime.busy:
+                self._step(runtime)
+
+    def _drain(self, *, block: bool) -> None:
+        try:
+            command = self._commands.get() if block else self._commands.get_nowait()
+        except queue.Empty:
+            self._reap_cancelled()
+            return
+        while True:
+            self._handle(command)
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
+        self._reap_cancelled()
+
+    def _handle(self, command: _Command) -> None:
+        kind, payload = command
+        if kind == "call":
+            fn, loop, future = payload
+            try:
+                result = fn()
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_set_exception, future, exc)
+            else:
+                loop.call_soon_threadsafe(_set_result, future, result)
+            self._flush()
+        elif kind == "submit":
+            self._insert(payload)
+
+    def _insert(self, job: Job) -> None:
+        runtime = self._runtimes.get(job.model_id)
+        if runtime is None:
+            self._emit(job, Failed(RuntimeError(f"model {job.model_id} is not loaded")))
+            return
+        if job.cancelled:
+            return
+        try:
+            sampler = make_sampler(job.params)
+            processors = make_processors(job.params)
+            cache, rest = self._cached_prefix(runtime, job.prompt)
+            job.cached_tokens = len(job.prompt) - len(rest)
+            (uid,) = runtime.generator.insert(
+                [rest],
+                max_tokens=[job.max_tokens],
+                caches=[cache] if cache is not None else None,
+                all_tokens=[job.prompt[: job.cached_tokens]],
+                samplers=[sampler] if sampler is not None else None,
+                logits_processors=[processors] if processors else None,
+            )
+        except Exception as exc:
+            self._emit(job, Failed(exc))
+            return
+        job.uid = uid
+        detokenizer = runtime.tokenizer.detokenizer
+        detokenizer.reset()
+        runtime.jobs[uid] = _JobState(
+            job=job,
+            detokenizer=detokenizer,
+            scanner=StopScanner(job.stop),
+            top_logprobs=job.params.top_logprobs,
+        )
+
+    def _cached_prefix(self, runtime: Runtime, prompt: list[int]) -> tuple[Any, list[int]]:
+        """The longest cached KV prefix of ``prompt`` and the tokens still to process."""
+        if runtime.prompt_cache is None:
+            return None, prompt
+        from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
+
+        cache, rest = runtime.prompt_cache.fetch_nearest_cache(runtime.model_id, prompt)
+        if cache is None:
+            return None, prompt
+        if not rest:  # exact hit: re-process the last token to get its logits
+            if not can_trim_prompt_cache(cache):
+                return None, prompt
+            trim_prompt_cache(cache, 1)
+            rest = prompt[-1:]
+        return cache, list(rest)
+
+    def _remember(self, runtime: Runtime, tokens: Any, cache: Any) -> None:
+        if runtime.prompt_cache is not None and cache is not None and tokens:
+            runtime.prompt_cache.insert_cache(runtime.model_id, list(tokens), cache)
+
+    def _reap_cancelled(self) -> None:
+        for runtime in self._runtimes.values():
+            cancelled = [uid for uid, s in runtime.jobs.items() if s.job.cancelled]
+            if cancelled:
+                runtime.generator.remove(cancelled)
+                for uid in cancelled:
+                    state = runtime.jobs.pop(uid)
+                    state.job.finished = True
+
+    def _step(self, runtime: Runtime) -> None:
+        try:
+            prompt_responses, responses = runtime.generator.next()
+        except Exception as exc:
+            logger.exception("generation step failed for %s", runtime.model_id)
+            self._fail_runtime(runtime, exc)
+            return
+        self.stats.steps += 1
+        self.stats.last_batch = len(responses)
+        self.stats.max_batch = max(self.stats.max_batch, len(responses))
+        if responses:
+            self._metrics.batch_size.observe(len(responses))
+            self._metrics.tokens.labels(runtime.model_id).inc(len(responses))
+        for progress in prompt_responses:
+            state = runtime.jobs.get(progress.uid)
+            if state is not None and not progress.end_of_prompt:
+                done, total = progress.progress
+                self._emit(state.job, Progress(done, total))
+        finished: list[int] = []
+        for response in responses:
+            state = runtime.jobs.get(response.uid)
+            if state is None:
+                continue
+            if self._on_token(runtime, state, response):
+                finished.append(response.uid)
+        for uid in finished:
+            runtime.jobs.pop(uid, None)
+
+    def _on_token(self, runtime: Runtime, state: _JobState, response: Any) -> bool:
+        """Handle one token; return True when the job is finished."""
+        job = state.job
+        reason = response.finish_reason
+        if reason is not None:
+            self._remember(runtime, response.all_tokens, response.prompt_cache)
+        if reason == "stop":  # an EOS token: not part of the text
+            tail = _finalize(state)
+            if tail:
+                self._emit(job, Delta(tail, 0))
+            self._finish(state, self._done(job, "stop"))
+            return True
+        job.generated += 1
+        runtime.tokens_generated += 1
+        self.stats.tokens += 1
+        state.detokenizer.add_token(response.token)
+        piece = state.detokenizer.last_segment
+        logprobs = None
+        if state.top_logprobs is not None:
+            logprobs = [_token_logprobs(runtime.tokenizer, response, state.top_logprobs)]
+        if reason == "length":
+            state.detokenizer.finalize()
+            piece += state.detokenizer.last_segment
+        text, stopped = state.scanner.feed(piece)
+        if stopped:
+            if text or logprobs:
+                self._emit(job, Delta(text, 1, logprobs))
+            if reason is None:
+                caches = runtime.generator.remove(
+                    [response.uid], return_prompt_caches=runtime.prompt_cache is not None
+                )
+                for cache, tokens in caches.values():
+                    self._remember(runtime, tokens, cache)
+            self._finish(state, self._done(job, "stop"))
+            return True
+        if reason == "length":
+            text += state.scanner.flush()
+            self._emit(job, Delta(text, 1, logprobs))
+            self._finish(state, self._done(job, "length"))
+            return True
+        if text or logprobs:
+            self._emit(job, Delta(text, 1, logprobs))
+        return False
+
+    @staticmethod
+    def _done(job: Job, reason: str) -> Done:
+        return Done(reason, len(job.prompt), job.generated, job.cached_tokens)
+
+    def _fail_runtime(self, runtime: Runtime, exc: Exception) -> None:
+        for state in list(runtime.jobs.values()):
+            self._finish(state, Failed(exc))
+        runtime.jobs.clear()
+        runtime.generator.close()
+        runtime.generator = self._new_generator(runtime.model, runtime.tokenizer)
+
+    def _finish(self, state: _JobState, event: Event) -> None:
+        state.job.finished = True
+        self._emit(state.job, event)
+
+    def _emit(self, job: Job, event: Event) -> None:
+        batch = self._outbox.setdefault(job.loop, [])
+        if batch and batch[-1][0] is job:
+            batch[-1][1].append(event)
+        else:
+            batch.append((job, [event]))
+
+    def _flush(self) -> None:
+        if not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, {}
+        for loop, batch in outbox.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
+                loop.call_soon_threadsafe(_deliver, batch)
+
+
+def _finalize(state: _JobState) -> str:
+    state.detokenizer.finalize()
+    text, _ = state.scanner.feed(state.detokenizer.last_segment)
+    return text + state.scanner.flush()
+
+
+def _token_logprobs(tokenizer: Any, response: Any, top: int) -> dict[str, Any]:
+    import mlx.core as mx
+
+    vector: Any = response.logprobs
+    token = int(response.token)
+    entry: dict[str, Any] = {
+        "token": tokenizer.decode([token]),
+        "logprob": float(vector[token].item()),
+        "top_logprobs": [],
+    }
+    if top > 0:
+        ids = mx.argpartition(-vector, kth=top - 1)[:top]
+        values = vector[ids]
+        order = mx.argsort(-values)
+        ids_list: Any = ids[order].tolist()
+        values_list: Any = values[order].tolist()
+        entry["top_logprobs"] = [
+            {"token": tokenizer.decode([int(i)]), "logprob": float(v)}
+            for i, v in zip(ids_list, values_list, strict=True)
+        ]
+    return entry
+
+
+def _deliver(batch: list[tuple[Job, list[Event]]]) -> None:
+    for job, events in batch:
+        job.queue.put_nowait(events)
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -1,0 +1,192 @@
+"""Find a model's folder on disk, offline, and check that MLX can load it.
+
+Ids are Hub repo ids (``org/name``, found in the Hugging Face cache) or ``local/<name>``
+(found in one of the configured models directories). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import constants as hf_constants
+
+from inference_server.errors import BadRequestError, ModelNotFoundError, ModelNotLoadableError
+
+LOCAL_PREFIX = "local/"
+MAX_ID_LENGTH = 256
+_ID_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_ID_RE = re.compile(rf"^{_ID_PART}(/{_ID_PART})?$")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+# mlx-lm maps some model types onto others' implementations.
+try:  # pragma: no cover - depends on the installed mlx-lm
+    from mlx_lm.utils import MODEL_REMAPPING as _REMAP
+except Exception:  # pragma: no cover
+    _REMAP = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    id: str
+    path: Path
+    config: dict[str, Any]
+    weight_bytes: int
+
+    @property
+    def context_length(self) -> int | None:
+        for source in (self.config, self.config.get("text_config") or {}):
+            for key in ("max_position_embeddings", "max_sequence_length", "seq_length"):
+                value = source.get(key) if isinstance(source, dict) else None
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+        return None
+
+
+def validate_model_id(model_id: str) -> str:
+    if not model_id or len(model_id) > MAX_ID_LENGTH:
+        raise BadRequestError(
+            f"model id must be 1 to {MAX_ID_LENGTH} characters",
+            code="invalid_model_id",
+            param="model",
+        )
+    if ".." in model_id or not _ID_RE.match(model_id):
+        raise BadRequestError(
+            f"invalid model id {model_id[:80]!r}: expected 'org/name' or 'local/name'",
+            code="invalid_model_id",
+            param="model",
+        )
+    return model_id
+
+
+def hub_cache_dir(configured: Path | None) -> Path:
+    return configured if configured is not None else Path(hf_constants.HF_HUB_CACHE)
+
+
+def _cache_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
+    repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    ref = repo_dir / "refs" / "main"
+    try:
+        commit = ref.read_text().strip()
+    except OSError:
+        snapshots = repo_dir / "snapshots"
+        if not snapshots.is_dir():
+            return None
+        candidates = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        return candidates[0] if candidates else None
+    snapshot = repo_dir / "snapshots" / commit
+    return snapshot if snapshot.is_dir() else None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> Path | None:
+    validate_model_id(model_id)
+    if model_id.startswith(LOCAL_PREFIX):
+        name = model_id[len(LOCAL_PREFIX) :]
+        for root in models_dirs:
+            candidate = root / name
+            if candidate.is_dir() and _inside(candidate, root):
+                return candidate
+        return None
+    return _cache_snapshot(cache_dir, model_id)
+
+
+def model_type_supported(model_type: str) -> bool:
+    name = _REMAP.get(model_type, model_type)
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        return False
+    return importlib.util.find_spec(f"mlx_lm.models.{name}") is not None
+
+
+def inspect_folder(model_id: str, path: Path) -> ResolvedModel:
+    """Check a folder holds a model mlx-lm can load; say what is wrong when it does not."""
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise ModelNotLoadableError(
+            f"{model_id}: no config.json in {path.name}", details={"missing": "config.json"}
+        )
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelNotLoadableError(f"{model_id}: config.json is not valid JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelNotLoadableError(f"{model_id}: config.json is not a JSON object")
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ModelNotLoadableError(f"{model_id}: config.json has no model_type")
+    if not model_type_supported(model_type):
+        raise ModelNotLoadableError(
+            f"{model_id}: model_type {model_type!r} is not supported by the installed mlx-lm",
+            code="unsupported_model_type",
+            details={"model_type": model_type},
+        )
+    names = os.listdir(path)
+    weights = [n for n in names if n.endswith(".safetensors")]
+    if not weights:
+        if any(n.endswith(".gguf") for n in names):
+            raise ModelNotLoadableError(
+                f"{model_id}: GGUF models are not loaded by this server",
+                code="unsupported_format",
+                resolution_steps=["Download an MLX variant of this model from the Hub."],
+            )
+        unsafe = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+        if unsafe:
+            raise ModelNotLoadableError(
+                f"{model_id}: only pickle-based weights ({', '.join(sorted(unsafe)[:3])}); "
+                "they can run code when loaded and are never loaded here",
+                code="unsafe_format",
+                resolution_steps=["Download an MLX (safetensors) variant of this model."],
+            )
+        raise ModelNotLoadableError(
+            f"{model_id}: no *.safetensors weights in the model folder",
+            code="no_weights",
+            details={"missing": "*.safetensors"},
+        )
+    size = sum((path / n).stat().st_size for n in weights)
+    return ResolvedModel(id=model_id, path=path, config=config, weight_bytes=size)
+
+
+def resolve_model(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> ResolvedModel:
+    path = find_model_path(model_id, cache_dir, models_dirs)
+    if path is None:
+        raise ModelNotFoundError(
+            f"The model '{model_id}' does not exist or is not downloaded",
+            param="model",
+            resolution_steps=[
+                "Download it with the manager (POST /api/downloads).",
+                "List the models that can be served with GET /v1/models.",
+            ],
+        )
+    return inspect_folder(model_id, path)
+
+
+def list_local_model_ids(cache_dir: Path, models_dirs: list[Path]) -> list[str]:
+    """Ids of model folders on disk that have a config.json (cheap scan, no validation)."""
+    ids: list[str] = []
+    if cache_dir.is_dir():
+        for entry in sorted(os.listdir(cache_dir)):
+            if not entry.startswith("models--"):
+                continue
+            repo_id = entry[len("models--") :].replace("--", "/", 1)
+            snapshot = _cache_snapshot(cache_dir, repo_id)
+            if snapshot is not None and (snapshot / "config.json").is_file():
+                ids.append(repo_id)
+    for root in models_dirs:
+        if not root.is_dir():
+            continue
+        for entry in sorted(os.listdir(root)):
+            if (root / entry / "config.json").is_file():
+                ids.append(LOCAL_PREFIX + entry)
+    return ids

@@ -1,0 +1,75 @@
+"""Inference server settings (env prefix ``MLX_SERVER_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MEMORY_SHARE = 0.6
+
+
+def _default_memory_gb() -> float:
+    return round(psutil.virtual_memory().total * DEFAULT_MEMORY_SHARE / 2**30, 2)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLX_SERVER_", extra="ignore")
+
+    # Network
+    host: str = "127.0.0.1"
+    port: int = 8001
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, every route but /health needs this bearer key."
+    )
+
+    # Where models come from (never downloaded here)
+    hf_cache_dir: Path | None = Field(
+        default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
+    )
+    models_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders holding imported models, served as local/<name>."
+    )
+    available_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="If set, only these model ids are served."
+    )
+    default_model: str | None = None
+    preload_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Loaded at start-up and pinned (never evicted)."
+    )
+
+    # Pool budget
+    max_memory_gb: float = Field(default_factory=_default_memory_gb, gt=0)
+    max_models: int = Field(default=4, ge=1)
+    idle_ttl_s: float = Field(
+        default=0, ge=0, description="Unload idle models after this; 0 = never."
+    )
+
+    # Generation
+    default_max_tokens: int = Field(default=512, ge=1)
+    max_tokens_cap: int = Field(default=32768, ge=1)
+    completion_batch_size: int = Field(default=64, ge=1)
+    prefill_batch_size: int = Field(default=8, ge=1)
+    prefill_step_size: int = Field(default=2048, ge=16)
+    keepalive_interval_s: float = Field(default=5.0, gt=0)
+    prompt_cache_bytes: int = Field(default=512 * 2**20, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("models_dirs", "available_models", "preload_models", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def max_memory_bytes(self) -> int:
+        return int(self.max_memory_gb * 2**30)

@@ -1,0 +1,64 @@
+"""The manager's exception tree; ``shared_schemas.service_errors`` maps it to the envelope.
+
+    ManagerError (500 server_error)
+     ├── BadRequestError (400 invalid_request)
+     ├── NotFoundError (404 NOT_FOUND)
+     ├── ConflictError (409 CONFLICT)
+     ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
+     ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
+     ├── UpstreamError (502 BAD_GATEWAY)
+     └── ServiceUnavailableError (503 SERVICE_UNAVAILABLE, Retry-After)
+          └── DatabaseUnavailableError (503 DATABASE_UNAVAILABLE)
+
+A missing or wrong token is answered 401 ``INVALID_TOKEN`` by the bearer-token middleware.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared_schemas.errors import ErrorSource
+from shared_schemas.service_errors import ServiceError
+
+
+class ManagerError(ServiceError):
+    src: ClassVar[ErrorSource | None] = "manager"
+
+
+class BadRequestError(ManagerError):
+    status = 400
+    code = "invalid_request"
+
+
+class NotFoundError(ManagerError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class ConflictError(ManagerError):
+    status = 409
+    code = "CONFLICT"
+
+
+class PayloadTooLargeError(ManagerError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class InsufficientStorageError(ManagerError):
+    status = 507
+    code = "INSUFFICIENT_STORAGE"
+
+
+class UpstreamError(ManagerError):
+    status = 502
+    code = "BAD_GATEWAY"
+
+
+class ServiceUnavailableError(ManagerError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    code = "DATABASE_UNAVAILABLE"

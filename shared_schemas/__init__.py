@@ -1,0 +1,1 @@
+"""modelyard shared wire types."""

@@ -1,0 +1,179 @@
+"""What both processes do with errors: a base exception, the handlers, the bearer-token gate.
+
+Each process derives its own tree from ``ServiceError`` (setting ``src``) and calls
+``install_error_handlers(app, src)`` once. Every failure then leaves as the one envelope:
+
+- a ``ServiceError`` with its own status, code, details and headers;
+- a request validation error: 400 ``invalid_request`` with ``param`` naming the field (OpenAI
+  answers 400, so the official client raises ``BadRequestError``);
+- a body that is not JSON: 400 ``invalid_json``; an unknown route or method: 404 / 405;
+- anything else: 500 ``internal_error`` with the traceback in the log, never in the response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared_schemas.errors import ErrorSource, envelope, status_type
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of each process's exception tree; subclasses set ``status`` and ``code``."""
+
+    status: ClassVar[int] = 500
+    code: str = "internal_error"
+    type: ClassVar[str | None] = None
+    src: ClassVar[ErrorSource | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        details: dict[str, Any] | None = None,
+        resolution_steps: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.param = param
+        self.details = details or {}
+        self.resolution_steps = resolution_steps or []
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return envelope(
+            self.message,
+            type=self.type or status_type(self.status),
+            code=self.code,
+            param=self.param,
+            src=self.src,
+            details=self.details,
+            resolution_steps=self.resolution_steps,
+        )
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def _validation_param(loc: Iterable[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def validation_envelope(exc: RequestValidationError, src: ErrorSource) -> dict[str, Any]:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return envelope(
+            "the request body is not valid JSON", code="invalid_json", src=src, details={}
+        )
+    param = _validation_param(first.get("loc", ()))
+    message = str(first.get("msg", "invalid request"))
+    if param:
+        message = f"{param}: {message}"
+    details = {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]}
+    return envelope(message, code="invalid_request", param=param, src=src, details=details)
+
+
+def install_error_handlers(app: FastAPI, src: ErrorSource) -> None:
+    """Map every exception the app can raise to the envelope."""
+
+    async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        if exc.status >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        return exc.response()
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(validation_envelope(exc, src), status_code=400)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        body = envelope(str(exc.detail), type=status_type(exc.status_code), code=code, src=src)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = envelope("internal error", type="server_error", code="internal_error", src=src)
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+async def send_envelope(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    """Answer straight from ASGI middleware (before any route runs)."""
+    data = json.dumps(body).encode()
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+class BearerAuthMiddleware:
+    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``.
+
+    The comparison is constant-time; the token is never logged. CORS preflights (``OPTIONS``
+    with ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, token: str, src: ErrorSource, open_paths: Iterable[str]
+    ) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+        self._src: ErrorSource = src
+        self._open = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._open or _is_preflight(scope):
+            await self.app(scope, receive, send)
+            return
+        supplied = b""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                supplied = value
+                break
+        if hmac.compare_digest(supplied, self._expected):
+            await self.app(scope, receive, send)
+            return
+        message = "missing bearer token" if not supplied else "invalid bearer token"
+        body = envelope(
+            message,
+            type="authentication_error",
+            code="INVALID_TOKEN",
+            src=self._src,
+            resolution_steps=["Send the header 'Authorization: Bearer <token>'."],
+        )
+        await send_envelope(send, 401, body, {"WWW-Authenticate": "Bearer"})
+
+
+def _is_preflight(scope: Scope) -> bool:
+    if scope.get("method") != "OPTIONS":
+        return False
+    return any(name == b"access-control-request-method" for name, _ in scope.get("headers", []))

@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny real models made on the spot, services on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with tiny models ``local/tiny-a``, ``-b`` and ``-c``."""
+    from modelyard_dev.tiny_model import TINY, write_model
+
+    root = tmp_path_factory.mktemp("models")
+    write_model(root / "tiny-a", TINY, seed=0)
+    write_model(root / "tiny-b", TINY, seed=1)
+    write_model(root / "tiny-c", TINY, seed=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def hf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty Hugging Face cache folder for the session."""
+    return tmp_path_factory.mktemp("hf-cache")
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "logs"
+    path.mkdir()
+    yield path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import platformdirs
 import psutil
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,6 +15,11 @@ DEFAULT_MEMORY_SHARE = 0.6
 
 def _default_memory_gb() -> float:
     return round(psutil.virtual_memory().total * DEFAULT_MEMORY_SHARE / 2**30, 2)
+
+
+def _default_models_dirs() -> list[Path]:
+    """The manager's default models directory (imports land there)."""
+    return [Path(platformdirs.user_data_dir("modelyard", appauthor=False)) / "models"]
 
 
 def _split_csv(value: object) -> object:
@@ -37,7 +43,9 @@ class InferenceSettings(BaseSettings):
         default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
     )
     models_dirs: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list, description="Folders holding imported models, served as local/<name>."
+        default_factory=_default_models_dirs,
+        description="Folders holding imported models, served as local/<name>; default: the "
+        "manager's default models directory.",
     )
     available_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="If set, only these model ids are served."

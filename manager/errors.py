@@ -2,13 +2,17 @@
 
     ManagerError (500 server_error)
      ├── BadRequestError (400 invalid_request)
+     ├── HubAccessDeniedError (403 HUB_ACCESS_DENIED, src hub: gated or private)
      ├── NotFoundError (404 NOT_FOUND)
+     │    └── HubModelNotFoundError (404 model_not_found, src hub)
      ├── ConflictError (409 CONFLICT)
      ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
      ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
      ├── UpstreamError (502 BAD_GATEWAY)
+     │    └── HubResponseError (502 BAD_GATEWAY, src hub: an answer that makes no sense)
      └── ServiceUnavailableError (503 SERVICE_UNAVAILABLE, Retry-After)
-          └── DatabaseUnavailableError (503 DATABASE_UNAVAILABLE)
+          ├── DatabaseUnavailableError (503 DATABASE_UNAVAILABLE)
+          └── HubUnavailableError (503 SERVICE_UNAVAILABLE, src hub: unreachable, 5xx, 429)
 
 A missing or wrong token is answered 401 ``INVALID_TOKEN`` by the bearer-token middleware.
 """
@@ -62,3 +66,24 @@ class ServiceUnavailableError(ManagerError):
 
 class DatabaseUnavailableError(ServiceUnavailableError):
     code = "DATABASE_UNAVAILABLE"
+
+
+class HubAccessDeniedError(ManagerError):
+    """The Hub refused access: a gated model whose licence is not accepted, a private one."""
+
+    status = 403
+    code = "HUB_ACCESS_DENIED"
+    src = "hub"
+
+
+class HubModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+    src = "hub"
+
+
+class HubResponseError(UpstreamError):
+    src = "hub"
+
+
+class HubUnavailableError(ServiceUnavailableError):
+    src = "hub"

@@ -58,6 +58,30 @@ class ManagerSettings(BaseSettings):
         default=None, description="SQLAlchemy async URL; default: SQLite in DATA_DIR."
     )
 
+    hf_cache_dir: Path | None = Field(
+        default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Imported models (local/<name>); default: DATA_DIR/models."
+    )
+
+    # Hub
+    hf_endpoint: str | None = Field(
+        default=None, description="Hub URL; default: huggingface_hub's (HF_ENDPOINT)."
+    )
+    hf_token: SecretStr | None = Field(
+        default=None, description="Token for gated repos; default: huggingface_hub's (HF_TOKEN)."
+    )
+    hub_cache_ttl_s: float = Field(default=300.0, ge=0, description="Hub answers cache TTL.")
+    hub_concurrency: int = Field(default=8, ge=1, description="Parallel Hub requests per call.")
+
+    # Downloads
+    max_concurrent_downloads: int = Field(default=3, ge=1)
+    max_files_per_download: int = Field(default=4, ge=1, description="Files fetched in parallel.")
+    disk_reserve_gb: float = Field(default=2.0, ge=0, description="Free space kept in reserve.")
+    stall_timeout_s: float = Field(default=30.0, gt=0, description="No bytes this long: resume.")
+    download_retries: int = Field(default=5, ge=0, le=20)
+
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")
@@ -89,6 +113,35 @@ class ManagerSettings(BaseSettings):
                 "set a token or bind 127.0.0.1"
             )
         return self
+
+    @property
+    def hub_cache(self) -> Path:
+        if self.hf_cache_dir is not None:
+            return self.hf_cache_dir
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+
+    @property
+    def hub_endpoint(self) -> str:
+        if self.hf_endpoint:
+            return self.hf_endpoint.rstrip("/")
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT).rstrip("/")
+
+    def hub_token(self) -> str | None:
+        """The Hub token: ours if set, else the one huggingface_hub finds (HF_TOKEN, login)."""
+        if self.hf_token is not None:
+            return self.hf_token.get_secret_value()
+        from huggingface_hub import get_token
+
+        token: str | None = get_token()
+        return token
+
+    @property
+    def local_models_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -108,7 +108,6 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("MODEL_MANAGER_", "MLX_SERVER_"))
     }
-    env["HF_HUB_OFFLINE"] = env.get("HF_HUB_OFFLINE", "1")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
@@ -118,7 +117,9 @@ def inference_service(
     env: Mapping[str, str], *, port: int | None = None, log_dir: Path | None = None
 ) -> Service:
     port = port or free_port()
-    full = base_env({"MLX_SERVER_HOST": LOOPBACK, "MLX_SERVER_PORT": str(port), **env})
+    full = base_env(
+        {"HF_HUB_OFFLINE": "1", "MLX_SERVER_HOST": LOOPBACK, "MLX_SERVER_PORT": str(port), **env}
+    )
     log_dir = log_dir or Path(tempfile.gettempdir())
     return Service("inference_server", port, full, log_dir / f"inference-{port}.log")
 

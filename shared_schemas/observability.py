@@ -118,6 +118,10 @@ class RequestMetrics:
 
 
 def _route_template(scope: Scope) -> str:
+    matched = scope.get("route")
+    path = getattr(matched, "path_format", None) or getattr(matched, "path", None)
+    if isinstance(path, str):
+        return path
     app = scope.get("app")
     router = getattr(app, "router", None)
     for route in getattr(router, "routes", []):

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Nothing in the suite may reach the real Hub: the default endpoint is a closed loopback port,
+# and tests that need a Hub start the fake one and pass its URL explicitly.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.pop("HF_TOKEN", None)
 
 
 @pytest.fixture(scope="session")

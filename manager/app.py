@@ -1,0 +1,106 @@
+"""The manager application: ``create_app(settings)`` builds it.
+
+Run with ``uvicorn manager.app:create_app --factory`` or ``python -m manager``. The database
+engine, the shared HTTP client to the inference server and the background services are built
+in the lifespan and hung on ``app.state``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from manager.database import (
+    SchemaStatus,
+    init_schema,
+    keep_trying_schema,
+    make_engine,
+    make_sessionmaker,
+)
+from manager.errors import DatabaseUnavailableError
+from manager.health import router as health_router
+from manager.inference_client import InferenceClient, make_http_client
+from manager.limits import BodyLimitMiddleware
+from manager.metrics import ManagerMetrics
+from manager.proxy.routes import router as proxy_router
+from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
+from shared_schemas.observability import RequestContextMiddleware
+from shared_schemas.service_errors import BearerAuthMiddleware, install_error_handlers
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: ManagerSettings | None = None) -> FastAPI:
+    settings = settings or ManagerSettings()
+    metrics = ManagerMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            schema = SchemaStatus()
+            app.state.schema = schema
+            try:
+                await init_schema(engine)
+            except DatabaseUnavailableError as exc:
+                # Stay up (no crash loop): /ready and database routes answer 503 until the
+                # database can be written again.
+                logger.error("database unavailable at start-up: %s", exc.message)
+                schema.error = exc.message
+                retry = asyncio.create_task(keep_trying_schema(engine, schema))
+                stack.push_async_callback(_cancel, retry)
+            http = make_http_client(settings)
+            stack.push_async_callback(http.aclose)
+            app.state.settings = settings
+            app.state.metrics = metrics
+            app.state.engine = engine
+            app.state.sessions = make_sessionmaker(engine)
+            app.state.http = http
+            app.state.inference = InferenceClient(http)
+            # Background services (each enters its own context on the stack).
+            yield
+
+    app = FastAPI(
+        title="modelyard manager",
+        version="0.1.0",
+        description="Find, download, keep and serve local LLMs on MLX.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app, "manager")
+    # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
+    # then CORS (so even a 401 carries CORS headers), then the body cap, then auth.
+    if settings.api_token is not None:
+        app.add_middleware(
+            BearerAuthMiddleware,
+            token=settings.api_token.get_secret_value(),
+            src="manager",
+            open_paths=("/health",),
+        )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=None if settings.cors_origins else LOCAL_ORIGIN_REGEX,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
+    # Routers.
+    app.include_router(health_router)
+    app.include_router(proxy_router)
+    return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,59 @@
+"""Dependency aliases for routes: everything a route needs comes from ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from manager.database import session_scope
+from manager.inference_client import InferenceClient
+from manager.metrics import ManagerMetrics
+from manager.settings import ManagerSettings
+
+
+def _settings(request: Request) -> ManagerSettings:
+    settings: ManagerSettings = request.app.state.settings
+    return settings
+
+
+def _metrics(request: Request) -> ManagerMetrics:
+    metrics: ManagerMetrics = request.app.state.metrics
+    return metrics
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with session_scope(request.app.state.sessions) as session:
+        yield session
+
+
+def _http(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
+def _inference(request: Request) -> InferenceClient:
+    client: InferenceClient = request.app.state.inference
+    return client
+
+
+SettingsDep = Annotated[ManagerSettings, Depends(_settings)]
+MetricsDep = Annotated[ManagerMetrics, Depends(_metrics)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+InferenceDep = Annotated[InferenceClient, Depends(_inference)]

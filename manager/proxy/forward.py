@@ -1,0 +1,164 @@
+"""Forward one request to the inference server and stream the answer back, byte for byte.
+
+- The body is read once (bounded by ``MAX_BODY_BYTES``, else 413) and sent unchanged.
+- Connection failures before any response (refused, connect timeout, a pooled connection the
+  server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
+  envelope with ``Retry-After``.
+- The response is streamed as it arrives (``aiter_raw``: no re-encoding, no buffering) with
+  ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets a final
+  ``data: {"error": ...}`` frame; the upstream response is always closed, so a client that
+  disconnects cancels the generation upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from manager.errors import PayloadTooLargeError, ServiceUnavailableError
+from manager.metrics import ManagerMetrics
+from manager.settings import ManagerSettings
+from shared_schemas.errors import envelope
+from shared_schemas.observability import current_request_id
+
+logger = logging.getLogger(__name__)
+
+# Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those httpx
+# or the server sets again.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+REQUEST_DROP = HOP_BY_HOP | {"authorization", "cookie", "x-request-id"}
+RESPONSE_DROP = HOP_BY_HOP | {"date", "server", "x-request-id"}
+
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is larger than {limit} bytes",
+        details={"limit_bytes": limit},
+        resolution_steps=["Send a smaller request or raise MODEL_MANAGER_MAX_BODY_BYTES."],
+    )
+
+
+def _request_headers(request: Request) -> dict[str, str]:
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in REQUEST_DROP}
+    request_id = current_request_id()
+    if request_id:
+        headers["x-request-id"] = request_id
+    return headers
+
+
+async def open_upstream(
+    client: httpx.AsyncClient,
+    request: Request,
+    path: str,
+    settings: ManagerSettings,
+    metrics: ManagerMetrics,
+) -> httpx.Response:
+    """Send the request upstream and return the response with its body not yet read."""
+    body = await read_body(request, settings.max_body_bytes)
+    upstream = client.build_request(
+        request.method,
+        path,
+        params=httpx.QueryParams(str(request.query_params)),
+        headers=_request_headers(request),
+        content=body,
+    )
+
+    def count_retry(_state: RetryCallState) -> None:
+        metrics.proxy_retries.inc()
+
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            stop=stop_after_attempt(settings.proxy_connect_retries + 1),
+            wait=wait_exponential(multiplier=settings.proxy_retry_wait_s, max=2.0),
+            before_sleep=count_retry,
+            reraise=True,
+        ):
+            with attempt:
+                return await client.send(upstream, stream=True)
+    except RETRYABLE as exc:
+        metrics.proxy_upstream_errors.labels("unreachable").inc()
+        raise ServiceUnavailableError(
+            "the inference server is not reachable",
+            headers={"Retry-After": "2"},
+            details={"inference_url": str(client.base_url), "reason": type(exc).__name__},
+            resolution_steps=[
+                "Start the inference server (python -m inference_server, or the Procfile).",
+                "Check MODEL_MANAGER_INFERENCE_URL.",
+            ],
+        ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+
+def _response_headers(upstream: httpx.Response) -> dict[str, str]:
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in RESPONSE_DROP}
+    headers["x-accel-buffering"] = "no"
+    return headers
+
+
+def _error_frame(message: str) -> bytes:
+    body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+async def _relay(upstream: httpx.Response, metrics: ManagerMetrics) -> AsyncIterator[bytes]:
+    event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.TransportError as exc:
+        metrics.proxy_upstream_errors.labels("dropped").inc()
+        logger.warning("inference server dropped a response: %s", type(exc).__name__)
+        if event_stream:
+            yield _error_frame("the inference server closed the stream before it finished")
+    finally:
+        await upstream.aclose()
+
+
+def stream_back(upstream: httpx.Response, metrics: ManagerMetrics) -> StreamingResponse:
+    return StreamingResponse(
+        _relay(upstream, metrics),
+        status_code=upstream.status_code,
+        headers=_response_headers(upstream),
+    )

@@ -1,0 +1,56 @@
+"""``/v1/*``: OpenAI requests forwarded to the inference server as a byte stream."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from manager.deps import HttpDep, MetricsDep, SettingsDep
+from manager.proxy.forward import open_upstream, stream_back
+from shared_schemas.errors import error_responses
+
+router = APIRouter(tags=["openai"])
+
+PROXY_ERRORS = error_responses(400, 401, 404, 413, 429, 503)
+DESCRIPTION = (
+    "Forwarded unchanged to the inference server; the answer (JSON or an SSE stream) is "
+    "streamed back as it arrives. See the inference server's OpenAPI for the body schema."
+)
+
+
+async def _forward(
+    request: Request, path: str, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
+) -> StreamingResponse:
+    upstream = await open_upstream(http, request, path, settings, metrics)
+    return stream_back(upstream, metrics)
+
+
+@router.post("/v1/chat/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def chat_completions(
+    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
+) -> StreamingResponse:
+    return await _forward(request, "/v1/chat/completions", http, settings, metrics)
+
+
+@router.post("/v1/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def completions(
+    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
+) -> StreamingResponse:
+    return await _forward(request, "/v1/completions", http, settings, metrics)
+
+
+@router.get("/v1/models", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def models(
+    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
+) -> StreamingResponse:
+    return await _forward(request, "/v1/models", http, settings, metrics)
+
+
+@router.get("/v1/models/{model_id:path}", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def model(
+    model_id: str, request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
+) -> StreamingResponse:
+    path = f"/v1/models/{quote(model_id, safe='/')}"
+    return await _forward(request, path, http, settings, metrics)

@@ -1,0 +1,119 @@
+"""The /v1 proxy: bytes forwarded unchanged, headers curated, failures in the envelope."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.manager.conftest import AppClientFactory
+from tests.manager.upstream import serve_upstream
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with serve_upstream() as url:
+        yield url
+
+
+async def test_body_and_query_forwarded_unchanged(
+    app_client: AppClientFactory, upstream: str
+) -> None:
+    raw = b'{"model": "m",   "messages": [], "unknown_field": 1}'
+    async with app_client(inference_url=upstream) as (_app, client):
+        response = await client.post(
+            "/v1/chat/completions?x=1&x=2",
+            content=raw,
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 200
+    echoed = response.json()
+    assert echoed["body"] == raw.decode()
+    assert echoed["path"] == "chat/completions"
+    assert echoed["query"] == "x=1&x=2"
+    assert response.headers["x-upstream"] == "yes"
+    assert response.headers["x-accel-buffering"] == "no"
+
+
+async def test_headers_curated(app_client: AppClientFactory, upstream: str) -> None:
+    async with app_client(inference_url=upstream, inference_api_key="inner-key") as (_a, client):
+        response = await client.post(
+            "/v1/completions",
+            json={"model": "m"},
+            headers={
+                "Authorization": "Bearer client-token",
+                "Cookie": "session=1",
+                "X-Request-ID": "trace-123",
+                "X-Custom": "kept",
+            },
+        )
+    sent = response.json()["headers"]
+    assert sent["authorization"] == "Bearer inner-key"
+    assert "cookie" not in sent
+    assert sent["x-request-id"] == "trace-123"
+    assert sent["x-custom"] == "kept"
+    assert response.headers["x-request-id"] == "trace-123"
+
+
+async def test_upstream_status_and_body_passed_through(
+    app_client: AppClientFactory, upstream: str
+) -> None:
+    async with app_client(inference_url=upstream) as (_app, client):
+        response = await client.post("/v1/chat/completions", json={"status": 404})
+    assert response.status_code == 404
+
+
+async def test_event_stream_relayed(app_client: AppClientFactory, upstream: str) -> None:
+    async with app_client(inference_url=upstream) as (_app, client):
+        response = await client.post("/v1/chat/completions", json={"stream": True, "chunks": 4})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    frames = [f for f in response.text.split("\n\n") if f]
+    assert frames[-1] == "data: [DONE]"
+    assert [json.loads(f.removeprefix("data: "))["index"] for f in frames[:-1]] == [0, 1, 2, 3]
+
+
+async def test_upstream_drop_mid_stream_sends_error_frame(
+    app_client: AppClientFactory, upstream: str
+) -> None:
+    async with app_client(inference_url=upstream) as (_app, client):
+        response = await client.post(
+            "/v1/chat/completions", json={"stream": True, "chunks": 2, "drop": True}
+        )
+        metrics = (await client.get("/metrics")).text
+    frames = [f for f in response.text.split("\n\n") if f]
+    assert len(frames) == 3
+    error = json.loads(frames[-1].removeprefix("data: "))["error"]
+    assert error["src"] == "manager"
+    assert error["code"] == "upstream_disconnected"
+    assert 'modelyard_manager_proxy_upstream_errors_total{kind="dropped"} 1.0' in metrics
+
+
+async def test_unreachable_upstream_is_503_after_retries(app_client: AppClientFactory) -> None:
+    async with app_client(proxy_connect_retries=2) as (_app, client):
+        response = await client.post("/v1/chat/completions", json={"model": "m"})
+        metrics = (await client.get("/metrics")).text
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["src"] == "manager"
+    assert error["resolution_steps"]
+    assert "modelyard_manager_proxy_connect_retries_total 2.0" in metrics
+
+
+async def test_body_over_cap_is_413(app_client: AppClientFactory, upstream: str) -> None:
+    async with app_client(inference_url=upstream, max_body_bytes=2048) as (_app, client):
+        response = await client.post(
+            "/v1/chat/completions", content=b"x" * 4096, headers={"content-type": "text/plain"}
+        )
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(4):
+                yield b"y" * 1024
+
+        streamed = await client.post("/v1/completions", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["src"] == "manager"

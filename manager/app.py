@@ -24,6 +24,8 @@ from manager.database import (
 )
 from manager.errors import DatabaseUnavailableError
 from manager.health import router as health_router
+from manager.hub.routes import router as hub_router
+from manager.hub.service import HubService
 from manager.inference_client import InferenceClient, make_http_client
 from manager.limits import BodyLimitMiddleware
 from manager.metrics import ManagerMetrics
@@ -65,6 +67,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.http = http
             app.state.inference = InferenceClient(http)
             # Background services (each enters its own context on the stack).
+            app.state.hub = await stack.enter_async_context(HubService(settings, metrics))
             yield
 
     app = FastAPI(
@@ -95,6 +98,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
+    app.include_router(hub_router)
     app.include_router(health_router)
     app.include_router(proxy_router)
     return app

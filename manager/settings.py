@@ -74,6 +74,8 @@ class ManagerSettings(BaseSettings):
     )
     hub_cache_ttl_s: float = Field(default=300.0, ge=0, description="Hub answers cache TTL.")
     hub_concurrency: int = Field(default=8, ge=1, description="Parallel Hub requests per call.")
+    hub_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one Hub API call.")
+    hub_cache_max_entries: int = Field(default=2048, ge=1, description="Hub answers kept.")
 
     # Downloads
     max_concurrent_downloads: int = Field(default=3, ge=1)
@@ -81,6 +83,45 @@ class ManagerSettings(BaseSettings):
     disk_reserve_gb: float = Field(default=2.0, ge=0, description="Free space kept in reserve.")
     stall_timeout_s: float = Field(default=30.0, gt=0, description="No bytes this long: resume.")
     download_retries: int = Field(default=5, ge=0, le=20)
+    download_backoff_s: float = Field(
+        default=0.5, ge=0, description="First retry wait; doubles per failure, with jitter."
+    )
+    download_backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry wait.")
+    download_progress_interval_s: float = Field(
+        default=0.25, ge=0.05, description="Progress events at most this often per job."
+    )
+    download_history_max: int = Field(
+        default=1000, ge=1, description="Finished jobs kept as history (oldest removed)."
+    )
+    sse_keepalive_s: float = Field(
+        default=15.0, gt=0, description="Comment sent on an idle event stream this often."
+    )
+
+    # Library and catalog
+    catalog_file: Path | None = Field(
+        default=None,
+        description="JSON catalog (id, name, description, contextLength, type, provider) "
+        "merged into /v1/models: models served elsewhere, or metadata for local ones.",
+    )
+    default_chat_model: str | None = Field(
+        default=None, description="Marked `default: true` in /v1/models (likewise per type)."
+    )
+    default_image_model: str | None = None
+    default_speech_model: str | None = None
+    default_embedding_model: str | None = None
+    catalog_pool_timeout_s: float = Field(
+        default=0.25, gt=0, description="How long the catalog waits for the pool state."
+    )
+    catalog_pool_ttl_s: float = Field(default=1.0, ge=0, description="Pool state kept this long.")
+    catalog_pool_retry_s: float = Field(
+        default=2.0, ge=0, description="After a failed pool fetch, not asked again this long."
+    )
+    compatibility_context_tokens: int = Field(
+        default=4096, ge=1, description="Context the compatibility memory estimate assumes."
+    )
+    cleanup_grace_s: float = Field(
+        default=600.0, ge=0, description="Loose files changed this recently are kept by cleanup."
+    )
 
     log_level: str = "INFO"
 

@@ -142,7 +142,7 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 def _size(value: object) -> int | None:
     """A positive integer (an integral float is accepted), else None. Bools are not ints."""
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
@@ -165,13 +165,14 @@ def _sources(config: Mapping[object, object]) -> list[Mapping[object, object]]:
     return [config, *(n for n in nested if isinstance(n, Mapping))]
 
 
-def _first_size(sources: Iterable[Mapping[object, object]], keys: Iterable[str]) -> int | None:
-    keys = tuple(keys)
+def _first_size(sources: Iterable[Mapping[object, object]], keys: tuple[str, ...]) -> int | None:
     for source in sources:
         for key in keys:
-            found = _size(source.get(key))
-            if found is not None:
-                return found
+            value = source.get(key)
+            if value is not None:
+                found = _size(value)
+                if found is not None:
+                    return found
     return None
 
 

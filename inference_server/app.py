@@ -24,7 +24,11 @@ from inference_server.pool.resolve import hub_cache_dir
 from inference_server.pool.routes import router as pool_router
 from inference_server.settings import InferenceSettings
 from shared_schemas.observability import RequestContextMiddleware
-from shared_schemas.service_errors import BearerAuthMiddleware, install_error_handlers
+from shared_schemas.service_errors import (
+    BearerAuthMiddleware,
+    JSONContentTypeMiddleware,
+    install_error_handlers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +80,9 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "inference_server")
+    # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
+    # then auth, then the JSON content-type check.
+    app.add_middleware(JSONContentTypeMiddleware, src="inference_server")
     if settings.api_key is not None:
         app.add_middleware(
             BearerAuthMiddleware,

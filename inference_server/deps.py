@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from inference_server.generation.service import GenerationService
 from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
+from inference_server.pool.resolve import validate_model_id
 from inference_server.settings import InferenceSettings
+from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
 
 
 def _settings(request: Request) -> InferenceSettings:
@@ -32,7 +34,25 @@ def _service(request: Request) -> GenerationService:
     return service
 
 
+def _model_id(
+    model_id: Annotated[
+        str,
+        Path(
+            description="'org/name' (Hugging Face cache) or 'local/<name>' (models directories).",
+            # Declared for clients and fuzzers; checked by validate_model_id (400 invalid_model_id).
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": MAX_MODEL_ID_LENGTH,
+                "pattern": MODEL_ID_PATTERN,
+            },
+        ),
+    ],
+) -> str:
+    return validate_model_id(model_id)
+
+
 SettingsDep = Annotated[InferenceSettings, Depends(_settings)]
 PoolDep = Annotated[ModelPool, Depends(_pool)]
 WorkerDep = Annotated[MLXWorker, Depends(_worker)]
 GenerationDep = Annotated[GenerationService, Depends(_service)]
+ModelIdPath = Annotated[str, Depends(_model_id)]

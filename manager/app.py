@@ -27,12 +27,19 @@ from manager.health import router as health_router
 from manager.hub.routes import router as hub_router
 from manager.hub.service import HubService
 from manager.inference_client import InferenceClient, make_http_client
+from manager.library.routes import router as library_router
+from manager.library.service import Library
 from manager.limits import BodyLimitMiddleware
 from manager.metrics import ManagerMetrics
+from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import router as proxy_router
 from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
 from shared_schemas.observability import RequestContextMiddleware
-from shared_schemas.service_errors import BearerAuthMiddleware, install_error_handlers
+from shared_schemas.service_errors import (
+    BearerAuthMiddleware,
+    JSONContentTypeMiddleware,
+    install_error_handlers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,9 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.http = http
             app.state.inference = InferenceClient(http)
             # Background services (each enters its own context on the stack).
+            app.state.library = await stack.enter_async_context(
+                Library(settings, app.state.sessions, app.state.inference)
+            )
             app.state.hub = await stack.enter_async_context(HubService(settings, metrics))
             yield
 
@@ -77,8 +87,10 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "manager")
+    app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
-    # then CORS (so even a 401 carries CORS headers), then the body cap, then auth.
+    # then CORS (so even a 401 carries CORS headers), then the body cap, then auth, then the
+    # JSON content-type check (415).
     if settings.api_token is not None:
         app.add_middleware(
             BearerAuthMiddleware,
@@ -98,6 +110,8 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
+    app.include_router(library_router)
+    app.include_router(catalog_router)
     app.include_router(hub_router)
     app.include_router(health_router)
     app.include_router(proxy_router)

@@ -4,7 +4,8 @@
      ├── BadRequestError (400 invalid_request)
      ├── HubAccessDeniedError (403 HUB_ACCESS_DENIED, src hub: gated or private)
      ├── NotFoundError (404 NOT_FOUND)
-     │    └── HubModelNotFoundError (404 model_not_found, src hub)
+     │    ├── HubModelNotFoundError (404 model_not_found, src hub)
+     │    └── ModelNotFoundError (404 model_not_found: not local, not in the catalog)
      ├── ConflictError (409 CONFLICT)
      ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
      ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
@@ -87,3 +88,10 @@ class HubResponseError(UpstreamError):
 
 class HubUnavailableError(ServiceUnavailableError):
     src = "hub"
+
+
+class ModelNotFoundError(NotFoundError):
+    """A model id that is not in the library or the catalog (OpenAI's 404 for models)."""
+
+    code = "model_not_found"
+    type = "invalid_request_error"

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 logger = logging.getLogger(__name__)
 
 MAX_STOP_SEQUENCES = 4
 MAX_MODEL_ID_LENGTH = 256
+# A model id: a Hub repo id ``org/name``, ``local/<name>``, or a bare name. Each part starts
+# with a letter or digit and never holds two dots in a row, so no id can climb out of a folder.
+# (No look-arounds: the same pattern runs in Python, in pydantic's Rust engine and in JSON Schema.)
+_ID_PART = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?"
+MODEL_ID_PATTERN = rf"^{_ID_PART}(?:/{_ID_PART})?$"
 
 
 @functools.lru_cache(maxsize=256)
@@ -62,21 +67,30 @@ class ChatMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
-def _check_stop(value: str | list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    stops = [value] if isinstance(value, str) else list(value)
-    if len(stops) > MAX_STOP_SEQUENCES:
-        raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
-    if any(s == "" for s in stops):
-        raise ValueError("stop sequences must not be empty")
-    return stops
+def _text_or_list(value: Any) -> str:
+    """Which branch of a "string or list of strings" field a value takes (one error, not two)."""
+    return "list" if isinstance(value, list) else "text"
+
+
+StopSequence = Annotated[str, Field(min_length=1)]
+Stop = Annotated[
+    Annotated[StopSequence, Tag("text")]
+    | Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES), Tag("list")],
+    Discriminator(_text_or_list),
+]
+Prompt = Annotated[
+    Annotated[str, Tag("text")]
+    | Annotated[list[str], Field(min_length=1, max_length=1), Tag("list")],
+    Discriminator(_text_or_list),
+]
 
 
 class _SamplingFields(_TolerantRequest):
     """Fields shared by chat and legacy completions."""
 
-    model: str | None = Field(default=None, min_length=1, max_length=MAX_MODEL_ID_LENGTH)
+    model: str | None = Field(
+        default=None, min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN
+    )
     frequency_penalty: float | None = Field(
         default=None,
         ge=-2.0,
@@ -91,8 +105,10 @@ class _SamplingFields(_TolerantRequest):
         le=2.0,
         description="Applied with mlx-lm's presence logits processor.",
     )
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    seed: int | None = Field(
+        default=None, description="Any integer; the server uses it modulo 2**64."
+    )
+    stop: Stop | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -105,11 +121,6 @@ class _SamplingFields(_TolerantRequest):
             "(0 unloads it when the request ends)."
         ),
     )
-
-    @field_validator("stop")
-    @classmethod
-    def _stop(cls, value: str | list[str] | None) -> list[str] | None:
-        return _check_stop(value)
 
     def stop_list(self) -> list[str]:
         if self.stop is None:
@@ -131,16 +142,9 @@ class ChatCompletionRequest(_SamplingFields):
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str] = Field(description="A string (or a list holding exactly one string).")
+    prompt: Prompt = Field(description="A string (or a list holding exactly one string).")
     echo: bool = False
     suffix: str | None = None
-
-    @field_validator("prompt")
-    @classmethod
-    def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and len(value) != 1:
-            raise ValueError("exactly one prompt is supported")
-        return value
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]

@@ -8,6 +8,9 @@ Each process derives its own tree from ``ServiceError`` (setting ``src``) and ca
   answers 400, so the official client raises ``BadRequestError``);
 - a body that is not JSON: 400 ``invalid_json``; an unknown route or method: 404 / 405;
 - anything else: 500 ``internal_error`` with the traceback in the log, never in the response.
+
+``JSONContentTypeMiddleware`` answers 415 ``unsupported_media_type`` to a request body that is
+not declared as JSON, before any route reads it.
 """
 
 from __future__ import annotations
@@ -171,6 +174,61 @@ class BearerAuthMiddleware:
             resolution_steps=["Send the header 'Authorization: Bearer <token>'."],
         )
         await send_envelope(send, 401, body, {"WWW-Authenticate": "Bearer"})
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters ignored."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    maintype, _, subtype = media.partition("/")
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    length = headers.get(b"content-length")
+    if length is not None:
+        return length.strip() not in (b"", b"0")
+    return b"transfer-encoding" in headers
+
+
+class JSONContentTypeMiddleware:
+    """A POST, PUT or PATCH that carries a body must declare it JSON, else 415 in the envelope.
+
+    Requests without a body pass (routes whose body is optional, or that take none), and so do
+    paths under ``exempt_prefixes`` (for a future upload route, say).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, src: ErrorSource, exempt_prefixes: Iterable[str] = ()
+    ) -> None:
+        self.app = app
+        self._src: ErrorSource = src
+        self._exempt = tuple(exempt_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in BODY_METHODS
+            or (self._exempt and scope["path"].startswith(self._exempt))
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if not _has_body(headers) or is_json_media_type(content_type):
+            await self.app(scope, receive, send)
+            return
+        shown = content_type[:100] or "none"
+        body = envelope(
+            f"the request body must be JSON (Content-Type: application/json), not {shown!r}",
+            code="unsupported_media_type",
+            src=self._src,
+            details={"content_type": content_type[:100] or None},
+            resolution_steps=["Send the body as JSON with 'Content-Type: application/json'."],
+        )
+        await send_envelope(send, 415, body)
 
 
 def _is_preflight(scope: Scope) -> bool:

@@ -39,7 +39,8 @@ class SamplingParams:
         return cls(
             temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
             top_p=DEFAULT_TOP_P if top_p is None else float(top_p),
-            seed=request.seed,
+            # OpenAI seeds are signed 64-bit; MLX keys take unsigned ones.
+            seed=None if request.seed is None else request.seed % 2**64,
             presence_penalty=float(request.presence_penalty or 0.0),
             frequency_penalty=float(request.frequency_penalty or 0.0),
             top_logprobs=top_logprobs,

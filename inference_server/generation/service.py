@@ -175,7 +175,8 @@ class GenerationService:
 
     def _token_budget(self, slot: Slot, prompt_tokens: int, requested: int | None) -> int:
         context = slot.context_length
-        wanted = requested or self._settings.default_max_tokens
+        # The cap bounds every generation, including those that ask for no number.
+        wanted = requested or min(self._settings.default_max_tokens, self._settings.max_tokens_cap)
         if context is None:
             return wanted
         if prompt_tokens >= context:

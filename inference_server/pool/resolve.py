@@ -17,11 +17,12 @@ from typing import Any
 from huggingface_hub import constants as hf_constants
 
 from inference_server.errors import BadRequestError, ModelNotFoundError, ModelNotLoadableError
+from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
 
 LOCAL_PREFIX = "local/"
-MAX_ID_LENGTH = 256
-_ID_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_ID_RE = re.compile(rf"^{_ID_PART}(/{_ID_PART})?$")
+MAX_ID_LENGTH = MAX_MODEL_ID_LENGTH
+_ID_RE = re.compile(MODEL_ID_PATTERN)
+_COMMIT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 # mlx-lm maps some model types onto others' implementations.
@@ -55,7 +56,7 @@ def validate_model_id(model_id: str) -> str:
             code="invalid_model_id",
             param="model",
         )
-    if ".." in model_id or not _ID_RE.match(model_id):
+    if not _ID_RE.match(model_id):
         raise BadRequestError(
             f"invalid model id {model_id[:80]!r}: expected 'org/name' or 'local/name'",
             code="invalid_model_id",
@@ -69,6 +70,13 @@ def hub_cache_dir(configured: Path | None) -> Path:
 
 
 def _cache_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
+    try:
+        return _find_snapshot(cache_dir, repo_id)
+    except OSError:  # e.g. a name longer than the file system allows: not on disk
+        return None
+
+
+def _find_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
     repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
     ref = repo_dir / "refs" / "main"
     try:
@@ -79,14 +87,23 @@ def _cache_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
             return None
         candidates = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
         return candidates[0] if candidates else None
+    if not _COMMIT_RE.match(commit) or ".." in commit:
+        return None  # a ref that is not a commit name must not lead anywhere else
     snapshot = repo_dir / "snapshots" / commit
     return snapshot if snapshot.is_dir() else None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside, unreadable, or a symlink loop
         return False
     return True
 
@@ -97,8 +114,16 @@ def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> 
         name = model_id[len(LOCAL_PREFIX) :]
         for root in models_dirs:
             candidate = root / name
-            if candidate.is_dir() and _inside(candidate, root):
-                return candidate
+            if not _is_dir(candidate):
+                continue
+            if not _inside(candidate, root):
+                raise BadRequestError(
+                    f"{model_id}: the model folder leads outside the models directories",
+                    code="path_outside_roots",
+                    param="model",
+                    resolution_steps=["Copy or import the model into the models directory."],
+                )
+            return candidate
         return None
     return _cache_snapshot(cache_dir, model_id)
 
@@ -135,18 +160,19 @@ def inspect_folder(model_id: str, path: Path) -> ResolvedModel:
     names = os.listdir(path)
     weights = [n for n in names if n.endswith(".safetensors")]
     if not weights:
-        if any(n.endswith(".gguf") for n in names):
+        if any(n.lower().endswith(".gguf") for n in names):
             raise ModelNotLoadableError(
                 f"{model_id}: GGUF models are not loaded by this server",
                 code="unsupported_format",
                 resolution_steps=["Download an MLX variant of this model from the Hub."],
             )
-        unsafe = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+        unsafe = sorted(n for n in names if n.lower().endswith(PICKLE_SUFFIXES))
         if unsafe:
             raise ModelNotLoadableError(
-                f"{model_id}: only pickle-based weights ({', '.join(sorted(unsafe)[:3])}); "
+                f"{model_id}: only pickle-based weights ({', '.join(unsafe[:3])}); "
                 "they can run code when loaded and are never loaded here",
                 code="unsafe_format",
+                details={"unsafe_files": unsafe[:20]},
                 resolution_steps=["Download an MLX (safetensors) variant of this model."],
             )
         raise ModelNotLoadableError(
@@ -180,6 +206,8 @@ def list_local_model_ids(cache_dir: Path, models_dirs: list[Path]) -> list[str]:
             if not entry.startswith("models--"):
                 continue
             repo_id = entry[len("models--") :].replace("--", "/", 1)
+            if not _ID_RE.match(repo_id):
+                continue
             snapshot = _cache_snapshot(cache_dir, repo_id)
             if snapshot is not None and (snapshot / "config.json").is_file():
                 ids.append(repo_id)
@@ -187,6 +215,10 @@ def list_local_model_ids(cache_dir: Path, models_dirs: list[Path]) -> list[str]:
         if not root.is_dir():
             continue
         for entry in sorted(os.listdir(root)):
-            if (root / entry / "config.json").is_file():
-                ids.append(LOCAL_PREFIX + entry)
+            folder = root / entry
+            model_id = LOCAL_PREFIX + entry
+            if not _ID_RE.match(model_id) or not _inside(folder, root):
+                continue  # a name no request could ask for, or a link out of the root
+            if (folder / "config.json").is_file():
+                ids.append(model_id)
     return ids

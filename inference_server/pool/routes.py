@@ -7,10 +7,9 @@ import time
 
 from fastapi import APIRouter, Body
 
-from inference_server.deps import PoolDep, SettingsDep
+from inference_server.deps import ModelIdPath, PoolDep, SettingsDep
 from inference_server.errors import ModelNotFoundError
 from inference_server.pool.catalog import list_models
-from inference_server.pool.resolve import validate_model_id
 from shared_schemas.errors import error_responses
 from shared_schemas.openai import ModelCard, ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
@@ -29,13 +28,12 @@ async def pool_status(pool: PoolDep) -> PoolStatus:
     "/admin/models/{model_id:path}/load",
     response_model=LoadResult,
     tags=["admin"],
-    responses=error_responses(400, 401, 404, 422, 500, 503),
+    responses=error_responses(400, 401, 404, 415, 422, 500, 503),
 )
 async def load_model(
-    model_id: str, pool: PoolDep, body: LoadRequest | None = Body(default=None)
+    model_id: ModelIdPath, pool: PoolDep, body: LoadRequest | None = Body(default=None)
 ) -> LoadResult:
     request = body or LoadRequest()
-    validate_model_id(model_id)
     already = pool.state_of(model_id) is not None
     slot = await pool.ensure_ready(model_id, pin=request.pin)
     if request.keep_alive is not None:
@@ -49,8 +47,7 @@ async def load_model(
     tags=["admin"],
     responses=error_responses(400, 401),
 )
-async def unload_model(model_id: str, pool: PoolDep) -> UnloadResult:
-    validate_model_id(model_id)
+async def unload_model(model_id: ModelIdPath, pool: PoolDep) -> UnloadResult:
     return UnloadResult(id=model_id, unloaded=await pool.unload(model_id))
 
 
@@ -65,8 +62,7 @@ async def models(pool: PoolDep, settings: SettingsDep) -> ModelList:
     tags=["openai"],
     responses=error_responses(400, 401, 404),
 )
-async def model(model_id: str, pool: PoolDep, settings: SettingsDep) -> ModelCard:
-    validate_model_id(model_id)
+async def model(model_id: ModelIdPath, pool: PoolDep, settings: SettingsDep) -> ModelCard:
     for card in await asyncio.to_thread(list_models, pool.status().slots, settings):
         if card.id == model_id:
             return card

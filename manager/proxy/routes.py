@@ -1,8 +1,9 @@
-"""``/v1/*``: OpenAI requests forwarded to the inference server as a byte stream."""
+"""``/v1/*``: OpenAI requests forwarded to the inference server as a byte stream.
+
+``GET /v1/models`` is not forwarded: it is the manager's merged catalog (``catalog.py``).
+"""
 
 from __future__ import annotations
-
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -13,7 +14,7 @@ from shared_schemas.errors import error_responses
 
 router = APIRouter(tags=["openai"])
 
-PROXY_ERRORS = error_responses(400, 401, 404, 413, 429, 503)
+PROXY_ERRORS = error_responses(400, 401, 404, 413, 415, 422, 429, 500, 503)
 DESCRIPTION = (
     "Forwarded unchanged to the inference server; the answer (JSON or an SSE stream) is "
     "streamed back as it arrives. See the inference server's OpenAPI for the body schema."
@@ -39,18 +40,3 @@ async def completions(
     request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
 ) -> StreamingResponse:
     return await _forward(request, "/v1/completions", http, settings, metrics)
-
-
-@router.get("/v1/models", responses=PROXY_ERRORS, description=DESCRIPTION)
-async def models(
-    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
-) -> StreamingResponse:
-    return await _forward(request, "/v1/models", http, settings, metrics)
-
-
-@router.get("/v1/models/{model_id:path}", responses=PROXY_ERRORS, description=DESCRIPTION)
-async def model(
-    model_id: str, request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
-) -> StreamingResponse:
-    path = f"/v1/models/{quote(model_id, safe='/')}"
-    return await _forward(request, path, http, settings, metrics)

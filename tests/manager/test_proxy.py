@@ -105,14 +105,18 @@ async def test_unreachable_upstream_is_503_after_retries(app_client: AppClientFa
 async def test_body_over_cap_is_413(app_client: AppClientFactory, upstream: str) -> None:
     async with app_client(inference_url=upstream, max_body_bytes=2048) as (_app, client):
         response = await client.post(
-            "/v1/chat/completions", content=b"x" * 4096, headers={"content-type": "text/plain"}
+            "/v1/chat/completions",
+            content=b"x" * 4096,
+            headers={"content-type": "application/json"},
         )
 
         async def chunks():  # no Content-Length: counted as it arrives
             for _ in range(4):
                 yield b"y" * 1024
 
-        streamed = await client.post("/v1/completions", content=chunks())
+        streamed = await client.post(
+            "/v1/completions", content=chunks(), headers={"content-type": "application/json"}
+        )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert streamed.status_code == 413

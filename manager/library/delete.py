@@ -1,0 +1,134 @@
+"""Delete a model from disk, checked first and touching nothing when a check fails.
+
+``plan_delete`` validates the id, finds the model's folder and proves every path it would
+remove stays inside the cache or the models directory: the folder itself, and every symlink
+in it, resolved. A Hub repo is removed with huggingface_hub's own strategy
+(``scan_cache_dir().delete_revisions(...)`` for all its revisions: snapshots, refs, and the
+blobs no other revision uses), so the cache stays valid for every other tool. An imported
+folder is removed with ``shutil.rmtree``, which never follows symlinks; files hard-linked
+from elsewhere stay where they came from. Both steps are blocking: run them in a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import DeleteCacheStrategy, scan_cache_dir
+
+from manager.errors import ModelNotFoundError
+from manager.library.paths import (
+    LOCAL_PREFIX,
+    escaping_symlinks,
+    is_inside,
+    is_local_id,
+    outside_root,
+    repo_folder,
+    validate_local_name,
+    validate_model_id,
+)
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    model_id: str
+    target: Path
+    root: Path
+    strategy: DeleteCacheStrategy | None
+    revisions: tuple[str, ...]
+    freed_bytes: int
+
+    @property
+    def removed_paths(self) -> list[str]:
+        if self.strategy is None:
+            return [str(self.target)]
+        paths = self.strategy.repos | self.strategy.snapshots
+        return sorted(str(p) for p in paths)
+
+
+def _not_found(model_id: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"The model '{model_id}' is not in the library",
+        param="model_id",
+        resolution_steps=["List the local models with GET /api/models/local."],
+    )
+
+
+def _tree_bytes(path: Path) -> int:
+    if path.is_symlink():
+        return 0
+    total = 0
+    for dirpath, _dirs, filenames in os.walk(path):
+        for name in filenames:
+            file = os.path.join(dirpath, name)
+            if not os.path.islink(file):
+                total += os.stat(file).st_size
+    return total
+
+
+def _contained(path: Path, root: Path) -> bool:
+    """``path`` is inside ``root``: its folder resolved, and itself unless it is a link (a
+    link is removed, never what it points at)."""
+    absolute = Path(os.path.abspath(path))
+    if not is_inside(absolute.parent, root):
+        return False
+    return absolute.is_symlink() or is_inside(absolute, root)
+
+
+def _check_tree(target: Path, root: Path, what: str) -> None:
+    if not _contained(target, root) or (target.is_symlink() and not is_inside(target, root)):
+        raise outside_root([target], what)
+    escaping = escaping_symlinks(target, root)
+    if escaping:
+        raise outside_root(escaping, what)
+
+
+def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
+    """What deleting ``model_id`` would remove; raises before anything is touched."""
+    validate_model_id(model_id)
+    if is_local_id(model_id):
+        name = validate_local_name(model_id[len(LOCAL_PREFIX) :])
+        target = models_dir / name
+        if not os.path.lexists(target):
+            raise _not_found(model_id)
+        _check_tree(target, models_dir, model_id)
+        return DeletePlan(model_id, target, models_dir, None, (), _tree_bytes(target))
+
+    target = cache_dir / repo_folder(model_id)
+    if not os.path.lexists(target):
+        raise _not_found(model_id)
+    _check_tree(target, cache_dir, model_id)
+    info = scan_cache_dir(cache_dir)
+    repo = next(
+        (r for r in info.repos if r.repo_type == "model" and r.repo_id == model_id),
+        None,
+    )
+    if repo is None:  # a repo huggingface_hub calls corrupted: remove the folder itself
+        return DeletePlan(model_id, target, cache_dir, None, (), _tree_bytes(target))
+    revisions = tuple(sorted(r.commit_hash for r in repo.revisions))
+    strategy = info.delete_revisions(*revisions)
+    planned = [
+        *strategy.blobs,
+        *strategy.refs,
+        *strategy.repos,
+        *strategy.snapshots,
+        *strategy.files,
+    ]
+    escaping = [p for p in planned if not _contained(p, cache_dir)]
+    if escaping:
+        raise outside_root(escaping, model_id)
+    return DeletePlan(
+        model_id, target, cache_dir, strategy, revisions, int(strategy.expected_freed_size)
+    )
+
+
+def execute_delete(plan: DeletePlan) -> None:
+    if plan.strategy is not None:
+        plan.strategy.execute()
+        return
+    if plan.target.is_symlink():
+        plan.target.unlink()
+    else:
+        shutil.rmtree(plan.target)

@@ -1,0 +1,495 @@
+"""The library service the routes and the catalog call: scan, registry, pool state, actions.
+
+Built in the app's lifespan (``async with Library(...)``) and reached through ``LibraryDep``.
+Every read scans the disk (cheap when nothing changed, see ``scan.py``) in a thread and
+fetches the pool state (short timeout, see ``pool_state.py``) at the same time. The registry
+is mirrored in memory: read once at start, written through when the disk or a model's use
+changes, so an unchanged library costs no database round trip. When the database is down
+the library still answers from the disk, without added / last-used times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import psutil
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from manager.database import session_scope
+from manager.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    ModelNotFoundError,
+    ServiceUnavailableError,
+)
+from manager.inference_client import InferenceClient
+from manager.library import queries
+from manager.library.compatibility import (
+    CompatibilityFacts,
+    architecture_supported,
+    assess,
+    head_dim_of,
+    summary,
+)
+from manager.library.delete import execute_delete, plan_delete
+from manager.library.formats import model_format, weight_files
+from manager.library.importer import import_model
+from manager.library.paths import is_local_id, validate_model_id
+from manager.library.pool_state import PoolStateCache, PoolView
+from manager.library.queries import LibraryQuery, RecordView
+from manager.library.scan import LibraryScanner, ScannedModel
+from manager.library.static_catalog import StaticCatalog
+from manager.library.storage import cleanup, find_loose_files, storage_stats
+from manager.settings import ManagerSettings
+from shared_schemas.characteristics import ModelCharacteristics
+from shared_schemas.downloads import ACTIVE_STATUSES
+from shared_schemas.hub import HubModelDetails
+from shared_schemas.library import (
+    CleanupResult,
+    CompatibilityReport,
+    CompatibilitySummary,
+    DeleteResult,
+    ImportRequest,
+    LocalModel,
+    LocalModelList,
+    StorageStats,
+)
+from shared_schemas.openai import ModelCard
+from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
+
+logger = logging.getLogger(__name__)
+
+_SUMMARY_CACHE_MAX = 4096
+T = TypeVar("T")
+
+
+class RenderCache(Generic[T]):
+    """Rendered wire objects by model id, rebuilt only when one of their inputs changed
+    (inputs compared by identity first: an unchanged model is the same scanned object)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[tuple[Any, ...], T]] = {}
+
+    def get(self, key: str, inputs: tuple[Any, ...], build: Callable[[], T]) -> T:
+        hit = self._items.get(key)
+        if hit is not None and all(a is b or a == b for a, b in zip(hit[0], inputs, strict=True)):
+            return hit[1]
+        value = build()
+        self._items[key] = (inputs, value)
+        return value
+
+    def retain(self, keys: set[str]) -> None:
+        """Forget models that are gone."""
+        if len(self._items) > len(keys):
+            for key in set(self._items) - keys:
+                del self._items[key]
+
+
+@dataclass(frozen=True)
+class LibrarySnapshot:
+    """The library at one moment: the disk, the registry, the pool."""
+
+    models: list[ScannedModel]
+    records: dict[str, RecordView]
+    pool: PoolView
+
+
+async def owned_model_ids(downloads: Any) -> set[str] | None:
+    """Models whose download job still owns partial files (queued, running, paused,
+    verifying); None when there is no download service to ask."""
+    lister = getattr(downloads, "list", None)
+    if lister is None:
+        return None
+    try:
+        jobs, _total = await lister(statuses=sorted(ACTIVE_STATUSES), limit=10_000)
+        return {str(job.model_id) for job in jobs}
+    except (TypeError, AttributeError, ValueError) as exc:
+        logger.warning("cannot list download jobs (%s); cleanup goes by file age", exc)
+        return None
+
+
+class Library:
+    def __init__(
+        self,
+        settings: ManagerSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        inference: InferenceClient,
+    ) -> None:
+        self.settings = settings
+        self.cache_dir = settings.hub_cache
+        self.models_dir = settings.local_models_dir
+        self.scanner = LibraryScanner(self.cache_dir, self.models_dir)
+        self.pool = PoolStateCache(
+            inference,
+            timeout_s=settings.catalog_pool_timeout_s,
+            ttl_s=settings.catalog_pool_ttl_s,
+            retry_s=settings.catalog_pool_retry_s,
+        )
+        self.static = StaticCatalog(settings.catalog_file)
+        self.physical_memory = int(psutil.virtual_memory().total)
+        self._inference = inference
+        self._sessions = sessions
+        self._records: dict[str, RecordView] | None = None
+        self._sync_lock = asyncio.Lock()
+        self._summaries: dict[tuple[Any, ...], CompatibilitySummary] = {}
+        self.rendered_local: RenderCache[LocalModel] = RenderCache()
+        self.rendered_cards: RenderCache[ModelCard] = RenderCache()
+        self._warm: asyncio.Task[None] | None = None
+
+    # ---- lifetime -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Library:
+        await asyncio.to_thread(self.static.load)  # a broken catalog file stops the start
+        await self._load_records()
+        self._warm = asyncio.create_task(self._warm_up())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tasks = [t for t in (self._warm, self.pool.inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _warm_up(self) -> None:
+        """Scan once at start so the first request finds the caches filled."""
+        try:
+            await asyncio.to_thread(architecture_supported, "llama")
+            await self.snapshot()
+        except Exception:
+            logger.exception("library warm-up scan failed")
+
+    async def _load_records(self) -> bool:
+        try:
+            async with session_scope(self._sessions) as session:
+                records = await queries.load_records(session)
+                known = await queries.load_characteristics(session)
+        except DatabaseUnavailableError as exc:
+            logger.warning("library registry unavailable: %s", exc.message)
+            return False
+        self.scanner.seed(known)
+        self._records = records
+        return True
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    async def snapshot(self) -> LibrarySnapshot:
+        models, pool = await asyncio.gather(asyncio.to_thread(self.scanner.scan), self.pool.get())
+        records = await self._sync(models, pool)
+        return LibrarySnapshot(models=models, records=records, pool=pool)
+
+    async def _sync(self, models: list[ScannedModel], pool: PoolView) -> dict[str, RecordView]:
+        """The registry, brought in line with the disk and the pool's last-used times."""
+        async with self._sync_lock:
+            if self._records is None and not await self._load_records():
+                return {}
+            assert self._records is not None
+            records = self._records
+            on_disk = {m.id: m for m in models}
+            stale = len(records) != len(on_disk) or any(
+                m.id not in records or records[m.id].config_hash != m.config_hash for m in models
+            )
+            used = {
+                slot.id: slot.last_used
+                for slot in pool.slots.values()
+                if slot.last_used is not None
+                and slot.id in records
+                and (records[slot.id].last_used_at or 0) < slot.last_used - 1
+            }
+            if not stale and not used:
+                return records
+            try:
+                async with session_scope(self._sessions) as session:
+                    if stale:
+                        await queries.sync_records(session, models, records, time.time())
+                    if used:
+                        await queries.set_last_used(session, used)
+                    self._records = await queries.load_records(session)
+            except DatabaseUnavailableError as exc:
+                logger.warning("library registry not updated: %s", exc.message)
+            return self._records
+
+    async def _write(self, action: Any) -> None:
+        """Run ``action(session)`` on the registry and refresh the mirror; a database that is
+        down is logged, not raised: the disk already holds the change."""
+        async with self._sync_lock:
+            try:
+                async with session_scope(self._sessions) as session:
+                    await action(session)
+                    self._records = await queries.load_records(session)
+            except DatabaseUnavailableError as exc:
+                logger.warning("library registry not updated: %s", exc.message)
+
+    def _context_tokens(self, model: ScannedModel, requested: int | None) -> int:
+        default = self.settings.compatibility_context_tokens
+        if requested is not None:
+            return requested
+        return min(model.characteristics.context_length or default, default)
+
+    def _facts(
+        self, model: ScannedModel, budget: int | None, context: int | None = None
+    ) -> CompatibilityFacts:
+        ch = model.characteristics
+        return CompatibilityFacts(
+            model_id=model.id,
+            local=True,
+            source=model.source,
+            format=model.format,
+            weights=model.weights,
+            characteristics=ch,
+            architecture_supported=(
+                architecture_supported(ch.model_type) if model.weights != "gguf" else None
+            ),
+            weight_bytes=model.weight_bytes,
+            head_dim=head_dim_of(model.config, ch),
+            context_tokens=self._context_tokens(model, context),
+            budget_bytes=budget,
+            physical_memory_bytes=self.physical_memory,
+        )
+
+    def _summary(self, model: ScannedModel, budget: int | None) -> CompatibilitySummary:
+        key = (model.id, model.config_hash, model.weights, model.format, model.weight_bytes, budget)
+        found = self._summaries.get(key)
+        if found is None:
+            if len(self._summaries) >= _SUMMARY_CACHE_MAX:
+                self._summaries.clear()
+            found = summary(assess(self._facts(model, budget)))
+            self._summaries[key] = found
+        return found
+
+    def local_model(self, model: ScannedModel, snap: LibrarySnapshot) -> LocalModel:
+        record = snap.records.get(model.id)
+        state = snap.pool.state_of(model.id)
+        compatibility = self._summary(model, snap.pool.budget_bytes)
+
+        def build() -> LocalModel:
+            return LocalModel(
+                id=model.id,
+                source=model.source,
+                path=str(model.path),
+                revision=model.revision,
+                revisions=list(model.revisions),
+                size_bytes=model.size_bytes,
+                file_count=model.file_count,
+                format=model.format,
+                weights=model.weights,
+                weight_bytes=model.weight_bytes,
+                gguf_files=list(model.gguf_files),
+                type=model.kind,
+                characteristics=model.characteristics,
+                badges=model.characteristics.badges,
+                compatibility=compatibility,
+                state=state,
+                added_at=record.added_at if record else None,
+                last_used_at=record.last_used_at if record else None,
+                import_origin=record.import_origin if record else None,
+                import_mode=record.import_mode if record else None,
+            )
+
+        return self.rendered_local.get(model.id, (model, record, state, compatibility), build)
+
+    async def list_local(self, query: LibraryQuery) -> LocalModelList:
+        snap = await self.snapshot()
+        entries = [self.local_model(m, snap) for m in snap.models]
+        self.rendered_local.retain({m.id for m in snap.models})
+        return LocalModelList(
+            data=queries.select_models(entries, query),
+            total=len(entries),
+            inference_reachable=snap.pool.reachable,
+        )
+
+    async def _find(self, model_id: str) -> tuple[ScannedModel, LibrarySnapshot]:
+        validate_model_id(model_id)
+        snap = await self.snapshot()
+        for model in snap.models:
+            if model.id == model_id:
+                return model, snap
+        raise ModelNotFoundError(
+            f"The model '{model_id}' is not in the library",
+            param="model_id",
+            resolution_steps=[
+                "List the local models with GET /api/models/local.",
+                "Download it (POST /api/downloads) or import it (POST /api/models/import).",
+            ],
+        )
+
+    async def get_local(self, model_id: str) -> LocalModel:
+        model, snap = await self._find(model_id)
+        return self.local_model(model, snap)
+
+    # ---- compatibility ------------------------------------------------------------------------
+
+    async def compatibility(
+        self, model_id: str, context_tokens: int | None, hub: Any = None
+    ) -> CompatibilityReport:
+        """For a local model from the disk; for another Hub id from the Hub's description
+        (when a Hub service is given)."""
+        validate_model_id(model_id)
+        try:
+            model, snap = await self._find(model_id)
+        except ModelNotFoundError:
+            if is_local_id(model_id) or hub is None:
+                raise
+        else:
+            facts = await asyncio.to_thread(
+                self._facts, model, snap.pool.budget_bytes, context_tokens
+            )
+            return assess(facts)
+        details: HubModelDetails = await hub.details(model_id)
+        pool = await self.pool.get()
+        return assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
+
+    def _hub_facts(
+        self, details: HubModelDetails, budget: int | None, context: int | None
+    ) -> CompatibilityFacts:
+        ch = details.characteristics or ModelCharacteristics()
+        sizes = {f.path: f.size for f in details.files}
+        weights, names = weight_files(sizes)
+        known = [sizes[n] or 0 for n in names]
+        weight_bytes = (min(known) if weights == "gguf" else sum(known)) if known else None
+        mlx = details.library_name == "mlx" or "mlx" in details.tags
+        fmt = model_format(weights, {"quantization": {}} if mlx else None, None)
+        default = self.settings.compatibility_context_tokens
+        return CompatibilityFacts(
+            model_id=details.id,
+            local=False,
+            source="hub",
+            format=fmt,
+            weights=weights,
+            characteristics=ch,
+            architecture_supported=(
+                architecture_supported(ch.model_type) if weights != "gguf" else None
+            ),
+            weight_bytes=weight_bytes or None,
+            head_dim=head_dim_of(None, ch),
+            context_tokens=context or min(ch.context_length or default, default),
+            budget_bytes=budget,
+            physical_memory_bytes=self.physical_memory,
+        )
+
+    # ---- changing the library -----------------------------------------------------------------
+
+    async def import_model(self, request: ImportRequest) -> LocalModel:
+        outcome = await asyncio.to_thread(
+            import_model,
+            request.path,
+            request.name,
+            request.mode,
+            self.models_dir,
+            self.cache_dir,
+            int(self.settings.disk_reserve_gb * 2**30),
+        )
+        now = time.time()
+
+        async def record(session: AsyncSession) -> None:
+            await queries.record_import(
+                session, outcome.model_id, outcome.origin, outcome.mode, now
+            )
+
+        await self._write(record)
+        logger.info("imported %s from %s (%s)", outcome.model_id, outcome.origin, outcome.mode)
+        return await self.get_local(outcome.model_id)
+
+    async def delete(self, model_id: str, owned: set[str] | None) -> DeleteResult:
+        """Unload, then remove from disk, then forget. Checks come first and touch nothing."""
+        plan = await asyncio.to_thread(plan_delete, model_id, self.cache_dir, self.models_dir)
+        if owned is not None and model_id in owned:
+            raise ConflictError(
+                f"a download of '{model_id}' is in progress",
+                code="download_in_progress",
+                resolution_steps=["Cancel the download first (DELETE /api/downloads/{id})."],
+            )
+        unloaded = await self._unload_before_delete(model_id)
+        await asyncio.to_thread(execute_delete, plan)
+        self.scanner.forget(model_id)
+        self.pool.invalidate()
+
+        async def forget(session: AsyncSession) -> None:
+            await queries.delete_record(session, model_id)
+
+        await self._write(forget)
+        logger.info("deleted %s (%d bytes freed)", model_id, plan.freed_bytes)
+        return DeleteResult(
+            id=model_id,
+            unloaded=unloaded,
+            freed_bytes=plan.freed_bytes,
+            removed_revisions=list(plan.revisions),
+            removed_paths=plan.removed_paths,
+        )
+
+    async def _unload_before_delete(self, model_id: str) -> bool | None:
+        try:
+            result = await self._inference.unload(model_id)
+        except ServiceUnavailableError:
+            return None  # the server is down: nothing is loaded there
+        self.pool.invalidate()
+        if (await self.pool.get()).state_of(model_id) == "loading":
+            raise ConflictError(
+                f"'{model_id}' is being loaded by the inference server",
+                code="model_loading",
+                headers={"Retry-After": "2"},
+                resolution_steps=["Retry when the load has finished."],
+            )
+        return result.unloaded
+
+    # ---- storage ------------------------------------------------------------------------------
+
+    async def storage_stats(self, owned: set[str] | None) -> StorageStats:
+        def work() -> StorageStats:
+            models = self.scanner.scan()
+            loose = find_loose_files(
+                self.cache_dir, self.models_dir, owned, time.time(), self.settings.cleanup_grace_s
+            )
+            return storage_stats(models, loose, self.cache_dir, self.models_dir)
+
+        return await asyncio.to_thread(work)
+
+    async def cleanup(self, owned: set[str] | None, *, dry_run: bool) -> CleanupResult:
+        def work() -> CleanupResult:
+            loose = find_loose_files(
+                self.cache_dir, self.models_dir, owned, time.time(), self.settings.cleanup_grace_s
+            )
+            return cleanup(loose, self.cache_dir, self.models_dir, dry_run=dry_run)
+
+        result = await asyncio.to_thread(work)
+        for item in result.removed if not dry_run else []:
+            if item.model_id is not None:
+                self.scanner.forget(item.model_id)  # its size changed
+        if not dry_run and result.removed:
+            logger.info(
+                "cleanup removed %d loose files (%d bytes)",
+                len(result.removed),
+                result.freed_bytes,
+            )
+        return result
+
+    # ---- the inference pool -------------------------------------------------------------------
+
+    async def pool_status(self) -> PoolStatus:
+        return await self._inference.pool()
+
+    async def load(self, model_id: str, request: LoadRequest | None) -> LoadResult:
+        validate_model_id(model_id)
+        try:
+            result = await self._inference.load(model_id, request)
+        finally:
+            self.pool.invalidate()
+        return result
+
+    async def unload(self, model_id: str) -> UnloadResult:
+        validate_model_id(model_id)
+        try:
+            result = await self._inference.unload(model_id)
+        finally:
+            self.pool.invalidate()
+        return result

@@ -1,0 +1,215 @@
+"""``/v1/models``: the merged catalog with the inference server down, the configured catalog,
+``?type=``, defaults, and the official ``openai`` client."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import httpx2
+import openai
+import pytest
+import respx
+
+from manager.app import create_app
+from manager.library.static_catalog import CatalogFileError
+from manager.settings import ManagerSettings
+from tests.manager.library.conftest import (
+    CLOSED_PORT_URL,
+    AppFactory,
+    Dirs,
+    place_folder,
+    place_in_cache,
+    tiny_files,
+    write_gguf,
+)
+
+STATIC = [
+    {
+        "id": "openai/gpt-elsewhere",
+        "name": "GPT Elsewhere",
+        "description": "Served by another provider",
+        "contextLength": 128000,
+        "type": "chat",
+        "provider": "openai",
+    },
+    {"id": "org/painter", "type": "image", "provider": "studio"},
+    {"id": "org/llama-tiny", "name": "Our Llama", "description": "configured text"},
+]
+
+
+def _place(dirs: Dirs) -> Path:
+    place_in_cache(dirs.cache, "org/llama-tiny", tiny_files(max_position_embeddings=2048))
+    place_in_cache(
+        dirs.cache, "org/embedder", tiny_files(model_type="bert", architectures=["BertModel"])
+    )
+    place_folder(dirs.models, "mine")
+    write_gguf(dirs.models / "quant" / "q.gguf")
+    catalog = dirs.outside / "catalog.json"
+    catalog.write_text(json.dumps({"data": STATIC}))
+    return catalog
+
+
+async def test_catalog_with_the_inference_server_down(open_app: AppFactory, dirs: Dirs) -> None:
+    catalog = _place(dirs)
+    started = time.monotonic()
+    async with open_app(catalog_file=catalog, default_chat_model="local/mine") as (_a, client):
+        response = await client.get("/v1/models")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "list"
+    cards = {c["id"]: c for c in body["data"]}
+    assert list(cards) == [
+        "org/embedder",
+        "org/llama-tiny",
+        "local/mine",
+        "local/quant",
+        "openai/gpt-elsewhere",
+        "org/painter",
+    ]
+    assert elapsed < 30  # answered although the inference server is down
+    mine = cards["local/mine"]
+    assert mine["object"] == "model"
+    assert mine["owned_by"] == "local"
+    assert mine["state"] == "unknown"
+    assert mine["default"] is True
+    assert mine["contextLength"] == 512
+    assert "context_length" not in mine
+    assert mine["type"] == "chat"
+    assert mine["characteristics"]["architecture_family"] == "Llama"
+    assert mine["name"] == "mine"
+    assert mine["created"] > 0
+    assert cards["org/embedder"]["type"] == "embedding"
+    assert cards["local/quant"]["description"].endswith("GGUF")
+    overridden = cards["org/llama-tiny"]
+    assert overridden["name"] == "Our Llama"
+    assert overridden["description"] == "configured text"
+    assert overridden["contextLength"] == 2048  # from config.json: the file did not set it
+    assert overridden["characteristics"]["model_type"] == "llama"
+    elsewhere = cards["openai/gpt-elsewhere"]
+    assert elsewhere["owned_by"] == "openai"
+    assert elsewhere["contextLength"] == 128000
+    assert elsewhere["state"] == "unknown"
+    assert elsewhere["characteristics"] is None
+    assert sum(c["default"] for c in cards.values()) == 1
+
+
+async def test_type_filter(open_app: AppFactory, dirs: Dirs) -> None:
+    catalog = _place(dirs)
+    async with open_app(catalog_file=catalog, default_embedding_model="org/embedder") as (
+        _app,
+        client,
+    ):
+
+        async def ids(kind: str) -> list[str]:
+            response = await client.get("/v1/models", params={"type": kind})
+            assert response.status_code == 200
+            return [c["id"] for c in response.json()["data"]]
+
+        assert await ids("embedding") == ["org/embedder"]
+        assert await ids("image") == ["org/painter"]
+        assert await ids("speech") == []
+        assert "org/embedder" not in await ids("chat")
+        embedder = (await client.get("/v1/models", params={"type": "embedding"})).json()
+        assert embedder["data"][0]["default"] is True
+        bad = await client.get("/v1/models", params={"type": "video"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["param"] == "type"
+
+
+async def test_one_entry_and_not_found(open_app: AppFactory, dirs: Dirs) -> None:
+    catalog = _place(dirs)
+    async with open_app(catalog_file=catalog) as (_app, client):
+        one = await client.get("/v1/models/local/mine")
+        encoded = await client.get("/v1/models/local%2Fmine")
+        configured = await client.get("/v1/models/openai/gpt-elsewhere")
+        missing = await client.get("/v1/models/nobody/nothing")
+    assert one.status_code == 200
+    assert one.json()["id"] == "local/mine"
+    assert encoded.json() == one.json()
+    assert configured.json()["name"] == "GPT Elsewhere"
+    assert missing.status_code == 404
+    error = missing.json()["error"]
+    assert error["code"] == "model_not_found"
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "model"
+    assert error["src"] == "manager"
+
+
+async def test_catalog_file_changes_are_picked_up(open_app: AppFactory, dirs: Dirs) -> None:
+    catalog = _place(dirs)
+    async with open_app(catalog_file=catalog) as (_app, client):
+        first = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+        catalog.write_text(json.dumps([{"id": "acme/new-one", "type": "speech"}]))
+        second = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+        catalog.write_text("{broken")
+        third = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+    assert "openai/gpt-elsewhere" in first
+    assert "acme/new-one" in second and "openai/gpt-elsewhere" not in second
+    assert third == second  # a broken edit keeps the last good catalog
+
+
+async def test_broken_catalog_file_stops_the_start(
+    make_settings: Callable[..., ManagerSettings], dirs: Dirs
+) -> None:
+    broken = dirs.outside / "catalog.json"
+    broken.write_text(json.dumps([{"name": "no id"}]))
+    app = create_app(make_settings(catalog_file=broken))
+    with pytest.raises(CatalogFileError, match="id"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_openai_client_lists_and_retrieves(open_app: AppFactory, dirs: Dirs) -> None:
+    catalog = _place(dirs)
+    async with open_app(catalog_file=catalog) as (app, _client):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://manager") as http:
+            client = openai.AsyncOpenAI(
+                base_url="http://manager/v1", api_key="unused", http_client=http, max_retries=0
+            )
+            listed = [m async for m in client.models.list()]
+            one = await client.models.retrieve("local/mine")
+            with pytest.raises(openai.NotFoundError) as caught:
+                await client.models.retrieve("nobody/nothing")
+    assert {m.id for m in listed} >= {"local/mine", "org/llama-tiny", "openai/gpt-elsewhere"}
+    assert one.id == "local/mine"
+    assert one.object == "model"
+    assert one.owned_by == "local"
+    assert (one.model_extra or {}).get("contextLength") == 512
+    assert caught.value.code == "model_not_found"
+
+
+async def test_compatibility_against_the_pool_budget(open_app: AppFactory, dirs: Dirs) -> None:
+    place_in_cache(dirs.cache, "org/llama-tiny")
+    pool = {"slots": [], "max_memory_bytes": 100_000, "max_models": 2, "used_memory_bytes": 0}
+    with respx.mock(base_url=CLOSED_PORT_URL, assert_all_called=False) as mock:
+        mock.get("/admin/pool").mock(return_value=httpx.Response(200, json=pool))
+        async with open_app() as (_app, client):
+            report = (await client.get("/api/models/compatibility/org/llama-tiny")).json()
+            bigger = await client.get(
+                "/api/models/compatibility/org/llama-tiny", params={"context_tokens": 8192}
+            )
+            listed = (await client.get("/api/models/local")).json()["data"][0]
+    assert report["compatible"] is False
+    assert report["label"] == "too-big"
+    assert report["local"] is True
+    assert "exceeds_budget" in {r["code"] for r in report["reasons"]}
+    assert report["requirements"]["budget_bytes"] == 100_000
+    assert report["requirements"]["context_tokens"] == 512  # the model's own window
+    assert bigger.json()["requirements"]["context_tokens"] == 8192
+    assert listed["compatibility"]["label"] == "too-big"
+    assert listed["state"] == "not-loaded"
+
+
+async def test_compatibility_of_unknown_models(open_app: AppFactory, dirs: Dirs) -> None:
+    async with open_app() as (_app, client):
+        local = await client.get("/api/models/compatibility/local/nothing")
+        invalid = await client.get("/api/models/compatibility/..%2Fx")
+    assert local.status_code == 404
+    assert local.json()["error"]["code"] == "model_not_found"
+    assert invalid.status_code == 400

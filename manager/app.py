@@ -22,6 +22,8 @@ from manager.database import (
     make_engine,
     make_sessionmaker,
 )
+from manager.downloads.jobs import DownloadManager
+from manager.downloads.routes import router as downloads_router
 from manager.errors import DatabaseUnavailableError
 from manager.health import router as health_router
 from manager.hub.routes import router as hub_router
@@ -77,6 +79,9 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.library = await stack.enter_async_context(
                 Library(settings, app.state.sessions, app.state.inference)
             )
+            app.state.downloads = await stack.enter_async_context(
+                DownloadManager(settings, app.state.sessions, metrics)
+            )
             app.state.hub = await stack.enter_async_context(HubService(settings, metrics))
             yield
 
@@ -112,6 +117,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     # Routers.
     app.include_router(library_router)
     app.include_router(catalog_router)
+    app.include_router(downloads_router)
     app.include_router(hub_router)
     app.include_router(health_router)
     app.include_router(proxy_router)

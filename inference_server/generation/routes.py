@@ -19,13 +19,14 @@ from shared_schemas.openai import (
     CompletionRequest,
     CompletionResponse,
 )
+from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(tags=["openai"])
 
 CLIENT_CLOSED_REQUEST = 499  # the client went away before the answer; nobody reads it
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = error_responses(400, 401, 404, 415, 422, 429, 500, 503)
-_STREAM_DOC = {"text/event-stream": {"schema": {"type": "string"}}}
+_STREAM_DOC = SSE_CONTENT
 
 
 @router.post(

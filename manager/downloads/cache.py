@@ -1,0 +1,156 @@
+"""The Hugging Face hub cache layout of one repository, as huggingface_hub reads and writes it.
+
+    <cache>/models--org--name/
+        blobs/<etag>                 verified file contents (sha256 for LFS, git sha1 otherwise)
+        blobs/<etag>.incomplete      a partial download, continued by whichever process comes next
+        snapshots/<commit>/<path>    relative symlink -> ../../blobs/<etag>
+        refs/<revision>              the commit a branch or tag pointed to, written last
+
+Only blocking file-system calls live here; callers run the slow ones in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from manager.downloads.plan import RemoteFile
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_commit(revision: str) -> bool:
+    return bool(_COMMIT.match(revision))
+
+
+def repo_folder_name(repo_id: str) -> str:
+    """``org/name`` -> ``models--org--name``."""
+    return "models--" + repo_id.replace("/", "--")
+
+
+class RepoCache:
+    """Paths and link/ref writing for one repository in the cache."""
+
+    def __init__(self, cache_dir: Path, repo_id: str) -> None:
+        self.cache_dir = cache_dir
+        self.repo_id = repo_id
+        self.folder = cache_dir / repo_folder_name(repo_id)
+        self.blobs = self.folder / "blobs"
+
+    def blob(self, file: RemoteFile) -> Path:
+        return self.blobs / file.etag
+
+    def partial(self, file: RemoteFile) -> Path:
+        return self.blobs / f"{file.etag}.incomplete"
+
+    def snapshot(self, commit: str) -> Path:
+        return self.folder / "snapshots" / commit
+
+    def pointer(self, commit: str, file: RemoteFile) -> Path:
+        return self.snapshot(commit) / file.path
+
+    def ref(self, revision: str) -> Path:
+        return self.folder / "refs" / revision
+
+    def has_blob(self, file: RemoteFile) -> bool:
+        """A finished blob of the right size (a blob is only ever renamed in once verified)."""
+        try:
+            return self.blob(file).stat().st_size == file.size
+        except OSError:
+            return False
+
+    def partial_size(self, file: RemoteFile) -> int:
+        try:
+            return self.partial(file).stat().st_size
+        except OSError:
+            return 0
+
+    def bytes_on_disk(self, file: RemoteFile) -> int:
+        """What is already here for ``file``: all of it, a partial prefix, or nothing."""
+        if self.has_blob(file):
+            return file.size
+        return min(self.partial_size(file), file.size)
+
+    def is_linked(self, commit: str, file: RemoteFile) -> bool:
+        """``snapshots/<commit>/<path>`` resolves to a file of the right size."""
+        try:
+            return self.pointer(commit, file).stat().st_size == file.size
+        except OSError:
+            return False
+
+    def is_complete(self, commit: str, files: Iterable[RemoteFile]) -> bool:
+        """Every file is linked in the snapshot with its full size."""
+        return all(self.is_linked(commit, file) for file in files)
+
+    def prepare(self) -> None:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+
+    def install_blob(self, partial: Path, file: RemoteFile) -> None:
+        """Move a verified partial into place as ``blobs/<etag>`` with the cache's permissions."""
+        blob = self.blob(file)
+        with contextlib.suppress(OSError):
+            mode = self.blobs.stat().st_mode
+            # Files get the folder's read/write bits, never its execute bits.
+            os.chmod(partial, stat.S_IMODE(mode) & 0o666)
+        os.replace(partial, blob)
+
+    def link(self, commit: str, file: RemoteFile) -> None:
+        """``snapshots/<commit>/<path>`` -> relative path to ``blobs/<etag>`` (atomic)."""
+        pointer = self.pointer(commit, file)
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.relpath(self.blob(file), pointer.parent)
+        if pointer.is_symlink() and os.readlink(pointer) == target:
+            return
+        tmp = pointer.with_name(f".{pointer.name}.{uuid.uuid4().hex[:8]}.tmp")
+        os.symlink(target, tmp)
+        os.replace(tmp, pointer)
+
+    def write_ref(self, revision: str, commit: str) -> None:
+        """``refs/<revision>`` = commit, atomically; nothing for a revision that is a commit."""
+        if is_commit(revision) and revision == commit:
+            return
+        ref = self.ref(revision)
+        try:
+            if ref.read_text() == commit:
+                return
+        except OSError:
+            pass
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ref.with_name(f".{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(commit)
+        os.replace(tmp, ref)
+
+    def referenced_blobs(self) -> set[str]:
+        """Blob names some snapshot links to."""
+        names: set[str] = set()
+        snapshots = self.folder / "snapshots"
+        if not snapshots.is_dir():
+            return names
+        for root, _dirs, files in os.walk(snapshots):
+            for name in files:
+                path = Path(root) / name
+                with contextlib.suppress(OSError):
+                    if path.is_symlink():
+                        names.add(Path(os.readlink(path)).name)
+        return names
+
+    def remove_partial(self, file: RemoteFile) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.partial(file).unlink()
+
+    def remove_blob(self, file: RemoteFile) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.blob(file).unlink()
+
+    def prune_empty(self) -> None:
+        """Remove the repository folder's empty sub-folders, and the folder if nothing is left."""
+        for sub in ("blobs", "snapshots", "refs"):
+            with contextlib.suppress(OSError):
+                (self.folder / sub).rmdir()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()

@@ -1,0 +1,473 @@
+"""Bytes on the wire: one file from the Hub into ``blobs/<etag>``, resumable and verified.
+
+For each file the engine
+
+1. returns at once when ``blobs/<etag>`` is already there (blobs are only renamed in verified);
+2. opens ``blobs/<etag>.incomplete`` (the name huggingface_hub uses, so any process finds it)
+   and re-hashes what it holds;
+3. asks for the rest with ``Range: bytes=<len>-``; a 206 appends, a 200 (Range ignored)
+   truncates and starts over, a 416 on a full partial goes straight to verification;
+4. hashes while it writes (writes and hashing run in a worker thread, one chunk behind the
+   network, so the event loop only parses HTTP);
+5. compares sha256 (LFS) or the git blob sha1 (regular files); a mismatch deletes the
+   partial and fetches once more, a second mismatch fails with ``CHECKSUM_MISMATCH``;
+6. renames the partial to ``blobs/<etag>``.
+
+Transient failures (connect errors, timeouts, dropped connections, 5xx, 429 with
+``Retry-After``) are retried with tenacity: exponential backoff with jitter, at most
+``retries`` failures in a row without progress (a try that moved bytes starts the count
+again). No bytes for ``stall_timeout_s`` is a read timeout: reconnect and resume. 401/403/404
+fail at once. ``ENOSPC`` fails with ``INSUFFICIENT_STORAGE`` and keeps the partial.
+
+Seams for tests: ``DownloadEngine.opener`` opens partial files for appending (replace it to
+simulate a full disk); ``DownloadEngine.sleep`` waits between retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from manager.downloads.cache import RepoCache
+from manager.downloads.plan import RemoteFile
+from manager.downloads.retry import RETRYABLE_STATUSES, Transient, backoff_delay, parse_retry_after
+from manager.errors import (
+    HubAccessDeniedError,
+    HubModelNotFoundError,
+    HubResponseError,
+    HubUnavailableError,
+    InsufficientStorageError,
+)
+from manager.metrics import ManagerMetrics
+from shared_schemas.downloads import FileStatus
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 256 << 10
+REHASH_CHUNK = 16 << 20
+INTEGRITY_ATTEMPTS = 2
+
+Opener = Callable[[Path], IO[bytes]]
+
+
+def open_for_append(path: Path) -> IO[bytes]:
+    return path.open("ab")
+
+
+def new_hasher(file: RemoteFile) -> Any:
+    """sha256 of the content for LFS files; git's ``sha1("blob <size>\\0" + content)`` else."""
+    if file.lfs:
+        return hashlib.sha256()
+    hasher = hashlib.sha1()
+    hasher.update(b"blob %d\0" % file.size)
+    return hasher
+
+
+@dataclass
+class FileState:
+    """Live progress of one file; the job reads it for events and persistence."""
+
+    file: RemoteFile
+    bytes_done: int = 0
+    status: FileStatus = FileStatus.PENDING
+    transferred: int = 0
+    retries: int = 0
+
+
+class _Oversize(Exception):
+    """The server sent more bytes than the file has."""
+
+
+class PartialFile:
+    """``blobs/<etag>.incomplete``: appended to, hashed as written. Methods block (threads)."""
+
+    def __init__(self, path: Path, file: RemoteFile, opener: Opener) -> None:
+        self.path = path
+        self.file = file
+        try:
+            self.size = path.stat().st_size
+        except FileNotFoundError:
+            self.size = 0
+        self._fh = opener(path)
+        self.hasher = new_hasher(file)
+        self.hashed = 0
+        if self.size > file.size:
+            self.reset()
+
+    def rehash_step(self) -> bool:
+        """Hash the next slice of what was on disk before; False once all of it is hashed."""
+        if self.hashed >= self.size:
+            return False
+        with self.path.open("rb") as fh:
+            fh.seek(self.hashed)
+            data = fh.read(min(REHASH_CHUNK, self.size - self.hashed))
+        if not data:  # the file shrank under us: start over
+            self.reset()
+            return False
+        self.hasher.update(data)
+        self.hashed += len(data)
+        return self.hashed < self.size
+
+    def write(self, chunk: bytes | bytearray) -> None:
+        self._fh.write(chunk)
+        self.hasher.update(chunk)
+        self.size += len(chunk)
+        self.hashed += len(chunk)
+
+    def reset(self) -> None:
+        self._fh.flush()
+        self._fh.truncate(0)
+        self.size = 0
+        self.hashed = 0
+        self.hasher = new_hasher(self.file)
+
+    def digest(self) -> str:
+        digest: str = self.hasher.hexdigest()
+        return digest
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@dataclass
+class _Streak:
+    """Failures in a row without progress; decides tenacity's stop and wait."""
+
+    retries: int
+    initial: float
+    maximum: float
+    failures: int = 0
+    last_error: Transient | None = field(default=None, repr=False)
+
+    def stop(self, _state: RetryCallState) -> bool:
+        return self.failures > self.retries
+
+    def wait(self, _state: RetryCallState) -> float:
+        if self.last_error is not None and self.last_error.retry_after is not None:
+            return self.last_error.retry_after
+        return backoff_delay(self.failures, self.initial, self.maximum)
+
+
+def _storage_error(exc: OSError, file: RemoteFile, model_id: str) -> InsufficientStorageError:
+    return InsufficientStorageError(
+        f"the disk filled up while writing '{file.path}' of '{model_id}'",
+        details={"model_id": model_id, "path": file.path, "required_space": file.size},
+        resolution_steps=[
+            "Free disk space (GET /api/storage/stats, POST /api/storage/cleanup).",
+            "Then resume the download: POST /api/downloads/{id}/resume (partial files are kept).",
+        ],
+    )
+
+
+class DownloadEngine:
+    """Fetches files of one repository commit into the cache; shared by all jobs."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        endpoint: str,
+        metrics: ManagerMetrics,
+        retries: int,
+        backoff_s: float,
+        backoff_max_s: float,
+        workers: int,
+    ) -> None:
+        self._client = client
+        self._endpoint = endpoint.rstrip("/")
+        self._metrics = metrics
+        self._retries = retries
+        self._backoff = (backoff_s, backoff_max_s)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download-io")
+        self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
+        self.opener: Opener = open_for_append
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def url(self, model_id: str, commit: str, file: RemoteFile) -> str:
+        return f"{self._endpoint}/{model_id}/resolve/{commit}/{quote(file.path, safe='/')}"
+
+    @contextlib.asynccontextmanager
+    async def _blob_lock(self, path: Path) -> AsyncIterator[None]:
+        """One writer per blob in this process (two jobs may share a file)."""
+        lock, users = self._locks.get(path, (asyncio.Lock(), 0))
+        self._locks[path] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[path]
+            if users <= 1:
+                del self._locks[path]
+            else:
+                self._locks[path] = (lock, users - 1)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking file work in the I/O pool. A thread cannot be stopped: on cancellation
+        the call is left to finish before the cancellation goes on, so a file is never closed
+        or removed under a write."""
+        future = self._submit(fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+
+    async def fetch(self, repo: RepoCache, commit: str, state: FileState) -> None:
+        """Make ``blobs/<etag>`` exist, verified. Raises ManagerError subclasses."""
+        file = state.file
+        async with self._blob_lock(repo.blob(file)):
+            if await self._io(repo.has_blob, file):
+                state.bytes_done = file.size
+                state.status = FileStatus.COMPLETED
+                return
+            await self._io(repo.prepare)
+            for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
+                if await self._fetch_verified(
+                    repo, commit, state, last=attempt == INTEGRITY_ATTEMPTS
+                ):
+                    state.status = FileStatus.COMPLETED
+                    return
+                self._metrics.download_retries.labels("checksum").inc()
+                state.retries += 1
+                logger.warning(
+                    "checksum mismatch on %s/%s: fetching again", repo.repo_id, file.path
+                )
+
+    async def _fetch_verified(
+        self, repo: RepoCache, commit: str, state: FileState, *, last: bool
+    ) -> bool:
+        """One pass: transfer the rest, verify, install. False on a mismatch with tries left."""
+        file = state.file
+        path = repo.partial(file)
+        try:
+            partial: PartialFile = await self._io(PartialFile, path, file, self.opener)
+        except OSError as exc:
+            raise self._os_error(exc, file, repo.repo_id) from exc
+        try:
+            state.bytes_done = partial.size
+            state.status = FileStatus.DOWNLOADING
+            while await self._io(partial.rehash_step):
+                pass
+            state.bytes_done = partial.size
+            if partial.size < file.size:
+                await self._transfer(repo.repo_id, commit, state, partial)
+            state.status = FileStatus.VERIFYING
+            digest = partial.digest()
+            expected = file.sha256 or file.blob_id
+            ok = partial.size == file.size and digest == expected
+        finally:
+            await self._io(partial.close)
+        if ok:
+            await self._io(repo.install_blob, path, file)
+            state.bytes_done = file.size
+            return True
+        await self._io(repo.remove_partial, file)
+        state.bytes_done = 0
+        if not last:
+            return False
+        state.status = FileStatus.FAILED
+        raise HubResponseError(
+            f"'{file.path}' of '{repo.repo_id}' failed verification twice: expected "
+            f"{'sha256' if file.lfs else 'git sha1'} {expected}, got {digest}",
+            code="CHECKSUM_MISMATCH",
+            details={
+                "model_id": repo.repo_id,
+                "path": file.path,
+                "expected": expected,
+                "actual": digest,
+                "size": file.size,
+                "received": partial.size,
+            },
+            resolution_steps=[
+                "The Hub (or a proxy in between) served corrupted bytes; nothing was kept.",
+                "Retry later: POST /api/downloads/{id}/resume.",
+            ],
+        )
+
+    def _os_error(self, exc: OSError, file: RemoteFile, model_id: str) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _storage_error(exc, file, model_id)
+        return exc
+
+    async def _transfer(
+        self, model_id: str, commit: str, state: FileState, partial: PartialFile
+    ) -> None:
+        """Fetch the missing bytes with retries (until ``partial.size == file.size``)."""
+        streak = _Streak(self._retries, *self._backoff)
+
+        def before_sleep(retry_state: RetryCallState) -> None:
+            error = streak.last_error
+            reason = error.reason if error is not None else "unknown"
+            state.retries += 1
+            self._metrics.download_retries.labels(reason).inc()
+            logger.info(
+                "retrying %s/%s after %s (%s in a row)",
+                model_id,
+                state.file.path,
+                error.message if error else reason,
+                streak.failures,
+            )
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Transient),
+                stop=streak.stop,
+                wait=streak.wait,
+                before_sleep=before_sleep,
+                sleep=self.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    before = partial.size
+                    try:
+                        await self._stream_once(model_id, commit, state, partial)
+                    except Transient as exc:
+                        streak.failures = 1 if partial.size > before else streak.failures + 1
+                        streak.last_error = exc
+                        raise
+        except Transient as exc:
+            raise HubUnavailableError(
+                f"'{state.file.path}' of '{model_id}' could not be fetched: {exc.message} "
+                f"({streak.failures} failures in a row)",
+                details={"model_id": model_id, "path": state.file.path, "reason": exc.reason},
+                headers={"Retry-After": "30"},
+                resolution_steps=[
+                    "Check the network and the Hub's status, then resume the download.",
+                ],
+            ) from exc
+
+    def _check_status(self, response: httpx.Response, model_id: str, file: RemoteFile) -> None:
+        status = response.status_code
+        if status in (200, 206, 416):
+            return
+        details = {"model_id": model_id, "path": file.path, "status": status}
+        if status in (401, 403):
+            raise HubAccessDeniedError(
+                f"the Hub refused '{file.path}' of '{model_id}' (gated or private)",
+                details=details,
+                resolution_steps=[
+                    f"Accept the model's terms at {self._endpoint}/{model_id} while logged in.",
+                    "Set MODEL_MANAGER_HF_TOKEN (or HF_TOKEN) to a token of that account.",
+                ],
+            )
+        if status in (404, 410):
+            raise HubModelNotFoundError(
+                f"'{file.path}' of '{model_id}' was not found on the Hub",
+                details=details,
+                resolution_steps=["The file or the commit is gone; start the download again."],
+            )
+        if status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise Transient(f"http_{status}", f"HTTP {status}", retry_after=retry_after)
+        raise HubResponseError(
+            f"the Hub answered HTTP {status} for '{file.path}' of '{model_id}'", details=details
+        )
+
+    async def _flush(
+        self,
+        partial: PartialFile,
+        pending: asyncio.Future[Any] | None,
+        buffer: bytearray,
+        state: FileState,
+        model_id: str,
+    ) -> None:
+        try:
+            if pending is not None:
+                await asyncio.wait([pending])
+                pending.result()
+            if buffer:
+                await self._io(partial.write, buffer)
+        except OSError as exc:
+            state.bytes_done = partial.size
+            raise self._os_error(exc, state.file, model_id) from exc
+
+    async def _stream_once(
+        self, model_id: str, commit: str, state: FileState, partial: PartialFile
+    ) -> None:
+        file = state.file
+        offset = partial.size
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        pending: asyncio.Future[Any] | None = None
+        buffer = bytearray()
+        try:
+            async with self._client.stream(
+                "GET", self.url(model_id, commit, file), headers=headers
+            ) as response:
+                self._check_status(response, model_id, file)
+                if response.status_code == 416:
+                    if offset >= file.size:
+                        return
+                    await self._io(partial.reset)
+                    state.bytes_done = 0
+                    raise Transient("range", "the server refused the range")
+                if response.status_code == 200 and offset:
+                    # Range ignored: the body starts at byte 0.
+                    self._metrics.download_retries.labels("range_ignored").inc()
+                    await self._io(partial.reset)
+                    offset = 0
+                    state.bytes_done = 0
+                elif response.status_code == 206 and not _range_starts_at(response, offset):
+                    await self._io(partial.reset)
+                    state.bytes_done = 0
+                    raise Transient("range", "the server answered another range")
+                # Bytes are gathered into blocks; the write of block N runs in a thread while
+                # block N+1 comes off the socket.
+                async for chunk in response.aiter_raw():
+                    if offset + len(chunk) > file.size:
+                        raise _Oversize
+                    buffer += chunk
+                    offset += len(chunk)
+                    state.bytes_done = offset
+                    state.transferred += len(chunk)
+                    self._metrics.download_bytes.inc(len(chunk))
+                    if len(buffer) >= CHUNK_SIZE:
+                        if pending is not None:
+                            await asyncio.shield(pending)
+                        pending = self._submit(partial.write, buffer)
+                        buffer = bytearray()  # the thread owns the full one now
+        except _Oversize:
+            # More bytes than the file has: let verification discard it.
+            state.bytes_done = partial.size
+            return
+        except OSError as exc:
+            raise self._os_error(exc, file, model_id) from exc
+        except httpx.ReadTimeout as exc:
+            raise Transient("stall", "no bytes received in time") from exc
+        except httpx.TimeoutException as exc:
+            raise Transient("timeout", f"{type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise Transient("connection", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            # Never leave a write running under a file that is about to be closed, and keep
+            # the bytes received before a failure: the next try resumes after them.
+            await self._flush(partial, pending, buffer, state, model_id)
+        if partial.size < file.size:
+            raise Transient("incomplete", f"the body ended at {partial.size} of {file.size}")
+
+
+def _range_starts_at(response: httpx.Response, offset: int) -> bool:
+    value = response.headers.get("Content-Range", "")
+    try:
+        unit, rest = value.split(" ", 1)
+        start = int(rest.split("-", 1)[0])
+    except ValueError:
+        return False
+    return unit == "bytes" and start == offset

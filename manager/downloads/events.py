@@ -1,0 +1,148 @@
+"""Server-sent events for downloads: jobs publish, any number of subscribers observe.
+
+- Every event gets an id ``<boot>-<seq>``; the last ``history`` events are kept, so a client
+  reconnecting with ``Last-Event-ID`` gets what it missed. An unknown id (another process,
+  or too old) gets a snapshot instead.
+- A new connection starts with a snapshot of the current state.
+- Each subscriber has a bounded queue. One that falls behind loses its queue and gets a fresh
+  snapshot when it catches up; it never makes the publisher wait or memory grow.
+- A comment line is sent after ``keepalive_s`` of silence so proxies keep the stream open.
+- Disconnecting ends the generator, which unsubscribes; nothing is left behind.
+
+Jobs run on their own; a stream only observes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared_schemas.downloads import SnapshotEvent
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    job_id: str
+    data: str
+
+
+class _Resync:
+    """Put in a subscriber's queue after it overflowed: send a snapshot."""
+
+
+RESYNC = _Resync()
+SnapshotFn = Callable[[], Awaitable[SnapshotEvent]]
+
+
+class Subscription:
+    def __init__(self, job_id: str | None, queue_size: int) -> None:
+        self.job_id = job_id
+        self.queue: asyncio.Queue[Event | _Resync] = asyncio.Queue(maxsize=queue_size)
+        self.overflows = 0
+
+    def wants(self, event: Event) -> bool:
+        return self.job_id is None or self.job_id == event.job_id
+
+    def offer(self, event: Event) -> None:
+        if not self.wants(event):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # Fallen behind: drop what is queued; a snapshot replaces it.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+            self.overflows += 1
+
+
+def frame(event_id: str, data: str) -> str:
+    return f"id: {event_id}\ndata: {data}\n\n"
+
+
+class EventBus:
+    def __init__(
+        self, *, history: int = 1024, queue_size: int = 256, keepalive_s: float = 15.0
+    ) -> None:
+        self.boot = uuid.uuid4().hex[:8]
+        self._seq = 0
+        self._history: deque[Event] = deque(maxlen=history)
+        self._subscribers: set[Subscription] = set()
+        self._queue_size = queue_size
+        self.keepalive_s = keepalive_s
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}-{seq}"
+
+    def publish(self, job_id: str, payload: BaseModel) -> Event:
+        self._seq += 1
+        event = Event(self._seq, job_id, payload.model_dump_json())
+        self._history.append(event)
+        for subscriber in self._subscribers:
+            subscriber.offer(event)
+        return event
+
+    def subscribe(self, job_id: str | None = None) -> Subscription:
+        subscription = Subscription(job_id, self._queue_size)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def missed(self, last_event_id: str, job_id: str | None) -> list[Event] | None:
+        """Events after ``last_event_id`` for the filter; None when they cannot be known."""
+        boot, _, seq_text = last_event_id.strip().rpartition("-")
+        try:
+            seq = int(seq_text)
+        except ValueError:
+            return None
+        if boot != self.boot or seq > self._seq or seq < 0:
+            return None
+        if self._history and seq < self._history[0].seq - 1:
+            return None  # older than what is kept
+        return [e for e in self._history if e.seq > seq and (job_id is None or e.job_id == job_id)]
+
+    async def stream(
+        self, snapshot: SnapshotFn, *, job_id: str | None, last_event_id: str | None
+    ) -> AsyncGenerator[str, None]:
+        """The SSE text of one subscriber, until the client goes away."""
+        subscription = self.subscribe(job_id)
+        try:
+            replay = self.missed(last_event_id, job_id) if last_event_id else None
+            if replay is None:
+                last = self._seq
+                yield "retry: 2000\n" + frame(
+                    self.event_id(last), (await snapshot()).model_dump_json()
+                )
+            else:
+                last = replay[-1].seq if replay else self._seq
+                for event in replay:
+                    yield frame(self.event_id(event.seq), event.data)
+            while True:
+                try:
+                    async with asyncio.timeout(self.keepalive_s):
+                        item = await subscription.queue.get()
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if isinstance(item, _Resync):
+                    last = self._seq
+                    yield frame(self.event_id(last), (await snapshot()).model_dump_json())
+                    continue
+                if item.seq <= last:
+                    continue
+                last = item.seq
+                yield frame(self.event_id(item.seq), item.data)
+        finally:
+            self.unsubscribe(subscription)

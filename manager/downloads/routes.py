@@ -1,0 +1,154 @@
+"""Download routes: start, list, watch (SSE), pause, resume, cancel / delete.
+
+``/api/downloads/events`` is declared before ``/api/downloads/{job_id}`` so it is not read as
+a job id. Routes only translate HTTP; the jobs run in :class:`DownloadManager`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from manager.downloads.deps import DownloadsDep
+from shared_schemas.downloads import DownloadJob, DownloadList, DownloadRequest, JobStatus
+from shared_schemas.errors import error_responses
+from shared_schemas.sse import SSE_CONTENT
+
+router = APIRouter(prefix="/api/downloads", tags=["downloads"])
+
+JobId = Annotated[uuid.UUID, Path(description="Job id (UUID).")]
+LastEventId = Annotated[
+    str | None,
+    Header(max_length=64, description="Id of the last event seen; the missed ones are replayed."),
+]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "Server-sent events. Each `data:` line is a JSON `DownloadEvent` (`snapshot`, "
+            "`progress`, `status` or `deleted`); every event has an `id:`."
+        ),
+        "content": SSE_CONTENT,
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=DownloadJob,
+    status_code=202,
+    responses={
+        200: {"model": DownloadJob, "description": "Already complete: nothing to transfer."},
+        202: {"description": "Queued, or the job already downloading this model."},
+        **error_responses(400, 401, 403, 404, 502, 503, 507),
+    },
+    summary="Download a model into the Hugging Face cache",
+)
+async def start_download(
+    body: DownloadRequest, downloads: DownloadsDep, response: Response
+) -> DownloadJob:
+    job, complete = await downloads.submit(body)
+    if complete:
+        response.status_code = 200
+    return job
+
+
+@router.get(
+    "",
+    response_model=DownloadList,
+    responses=error_responses(400, 401, 503),
+    summary="List download jobs, newest first (active and history)",
+)
+async def list_downloads(
+    downloads: DownloadsDep,
+    status: Annotated[list[JobStatus], Query(description="Only these states.")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DownloadList:
+    jobs, total = await downloads.list(statuses=status, limit=limit, offset=offset)
+    return DownloadList(downloads=jobs, total=total)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={**SSE_RESPONSES, **error_responses(401, 503)},
+    summary="Progress of every download (SSE)",
+)
+async def all_download_events(
+    downloads: DownloadsDep, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    stream = downloads.events.stream(
+        lambda: downloads.snapshot(None), job_id=None, last_event_id=last_event_id
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=DownloadJob,
+    responses=error_responses(400, 401, 404, 503),
+    summary="One download job",
+)
+async def get_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
+    return await downloads.get(str(job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={**SSE_RESPONSES, **error_responses(400, 401, 404, 503)},
+    summary="Progress of one download (SSE)",
+)
+async def download_events(
+    job_id: JobId, downloads: DownloadsDep, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    key = str(job_id)
+    await downloads.get(key)  # 404 before the stream starts
+    stream = downloads.events.stream(
+        lambda: downloads.snapshot(key), job_id=key, last_event_id=last_event_id
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post(
+    "/{job_id}/pause",
+    response_model=DownloadJob,
+    responses=error_responses(400, 401, 404, 409, 503),
+    summary="Pause a download (partial files are kept)",
+)
+async def pause_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
+    return await downloads.pause(str(job_id))
+
+
+@router.post(
+    "/{job_id}/resume",
+    response_model=DownloadJob,
+    responses=error_responses(400, 401, 404, 409, 503, 507),
+    summary="Resume a paused or failed download",
+)
+async def resume_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
+    return await downloads.resume(str(job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=None,
+    responses={
+        200: {
+            "model": DownloadJob,
+            "description": "Cancelled: transfer stopped, partials removed.",
+        },
+        204: {"description": "A finished job removed from the history."},
+        **error_responses(400, 401, 404, 503),
+    },
+    summary="Cancel an active download, or remove a finished one from the history",
+)
+async def delete_download(job_id: JobId, downloads: DownloadsDep) -> Response:
+    job = await downloads.cancel_or_delete(str(job_id))
+    if job is None:
+        return Response(status_code=204)
+    return JSONResponse(job.model_dump(mode="json"))

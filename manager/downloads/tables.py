@@ -1,0 +1,59 @@
+"""Download jobs in the database: one row per job, one row per file of the job.
+
+Bytes are also on disk (the partial files are the truth for resuming); the rows say what was
+asked for, where each job stands, and keep finished jobs as history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from manager.database import Base
+
+
+class DownloadJobRow(Base):
+    __tablename__ = "download_jobs"
+    __table_args__ = (Index("ix_download_jobs_model_status", "model_id", "revision", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    revision: Mapped[str] = mapped_column(String(255))
+    commit: Mapped[str | None] = mapped_column(String(40), default=None)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    format: Mapped[str | None] = mapped_column(String(16), default=None)
+    allow_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_transferred: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+    files: Mapped[list[DownloadFileRow]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DownloadFileRow.path",
+        lazy="selectin",
+    )
+
+
+class DownloadFileRow(Base):
+    __tablename__ = "download_files"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("download_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    blob_id: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+    job: Mapped[DownloadJobRow] = relationship(back_populates="files")

@@ -14,27 +14,27 @@ from inference_server.settings import InferenceSettings
 from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
 
 
-def _settings(request: Request) -> InferenceSettings:
+async def _settings(request: Request) -> InferenceSettings:
     settings: InferenceSettings = request.app.state.settings
     return settings
 
 
-def _pool(request: Request) -> ModelPool:
+async def _pool(request: Request) -> ModelPool:
     pool: ModelPool = request.app.state.pool
     return pool
 
 
-def _worker(request: Request) -> MLXWorker:
+async def _worker(request: Request) -> MLXWorker:
     worker: MLXWorker = request.app.state.worker
     return worker
 
 
-def _service(request: Request) -> GenerationService:
+async def _service(request: Request) -> GenerationService:
     service: GenerationService = request.app.state.generation
     return service
 
 
-def _model_id(
+async def _model_id(
     model_id: Annotated[
         str,
         Path(

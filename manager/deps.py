@@ -15,22 +15,22 @@ from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 
 
-def _settings(request: Request) -> ManagerSettings:
+async def _settings(request: Request) -> ManagerSettings:
     settings: ManagerSettings = request.app.state.settings
     return settings
 
 
-def _metrics(request: Request) -> ManagerMetrics:
+async def _metrics(request: Request) -> ManagerMetrics:
     metrics: ManagerMetrics = request.app.state.metrics
     return metrics
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
 
@@ -40,12 +40,12 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+async def _http(request: Request) -> httpx.AsyncClient:
     client: httpx.AsyncClient = request.app.state.http
     return client
 
 
-def _inference(request: Request) -> InferenceClient:
+async def _inference(request: Request) -> InferenceClient:
     client: InferenceClient = request.app.state.inference
     return client
 

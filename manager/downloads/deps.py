@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from manager.downloads.jobs import DownloadManager
 
 
-def _downloads(request: Request) -> DownloadManager:
+async def _downloads(request: Request) -> DownloadManager:
     downloads: DownloadManager = request.app.state.downloads
     return downloads
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from manager.hub.service import HubService
 
 
-def _hub(request: Request) -> HubService:
+async def _hub(request: Request) -> HubService:
     hub: HubService = request.app.state.hub
     return hub
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from manager.library.service import Library, owned_model_ids
 
 
-def _library(request: Request) -> Library:
+async def _library(request: Request) -> Library:
     library: Library = request.app.state.library
     return library
 
@@ -18,7 +18,7 @@ async def _owned(request: Request) -> set[str] | None:
     return await owned_model_ids(getattr(request.app.state, "downloads", None))
 
 
-def _hub(request: Request) -> Any:
+async def _hub(request: Request) -> Any:
     return getattr(request.app.state, "hub", None)
 
 

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -90,19 +92,27 @@ def _request_headers(request: Request) -> dict[str, str]:
 async def open_upstream(
     client: httpx.AsyncClient,
     request: Request,
+    body: bytes,
     path: str,
     settings: ManagerSettings,
     metrics: ManagerMetrics,
 ) -> httpx.Response:
     """Send the request upstream and return the response with its body not yet read."""
-    body = await read_body(request, settings.max_body_bytes)
+    query = request.scope.get("query_string", b"").decode("latin-1")
     upstream = client.build_request(
         request.method,
-        path,
-        params=httpx.QueryParams(str(request.query_params)),
+        f"{path}?{query}" if query else path,
         headers=_request_headers(request),
         content=body,
     )
+
+    try:  # the common case, without the retry machinery
+        return await client.send(upstream, stream=True)
+    except RETRYABLE as exc:
+        if settings.proxy_connect_retries == 0:
+            raise _unreachable(client, metrics, exc) from exc
+        metrics.proxy_retries.inc()
+        await asyncio.sleep(settings.proxy_retry_wait_s)
 
     def count_retry(_state: RetryCallState) -> None:
         metrics.proxy_retries.inc()
@@ -110,25 +120,75 @@ async def open_upstream(
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RETRYABLE),
-            stop=stop_after_attempt(settings.proxy_connect_retries + 1),
-            wait=wait_exponential(multiplier=settings.proxy_retry_wait_s, max=2.0),
+            stop=stop_after_attempt(settings.proxy_connect_retries),
+            wait=wait_exponential(multiplier=settings.proxy_retry_wait_s * 2, max=2.0),
             before_sleep=count_retry,
             reraise=True,
         ):
             with attempt:
                 return await client.send(upstream, stream=True)
     except RETRYABLE as exc:
-        metrics.proxy_upstream_errors.labels("unreachable").inc()
-        raise ServiceUnavailableError(
-            "the inference server is not reachable",
-            headers={"Retry-After": "2"},
-            details={"inference_url": str(client.base_url), "reason": type(exc).__name__},
-            resolution_steps=[
-                "Start the inference server (python -m inference_server, or the Procfile).",
-                "Check MODEL_MANAGER_INFERENCE_URL.",
-            ],
-        ) from exc
+        raise _unreachable(client, metrics, exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+
+def _unreachable(
+    client: httpx.AsyncClient, metrics: ManagerMetrics, exc: Exception
+) -> ServiceUnavailableError:
+    metrics.proxy_upstream_errors.labels("unreachable").inc()
+    return ServiceUnavailableError(
+        "the inference server is not reachable",
+        headers={"Retry-After": "2"},
+        details={"inference_url": str(client.base_url), "reason": type(exc).__name__},
+        resolution_steps=[
+            "Start the inference server (python -m inference_server, or the Procfile).",
+            "Check MODEL_MANAGER_INFERENCE_URL.",
+        ],
+    )
+
+
+async def open_unless_disconnected(
+    client: httpx.AsyncClient,
+    request: Request,
+    path: str,
+    settings: ManagerSettings,
+    metrics: ManagerMetrics,
+) -> httpx.Response | None:
+    """``open_upstream``, abandoned (and the upstream request closed, so the inference server
+    cancels the generation) if the client goes away before the first byte comes back.
+
+    A non-streamed completion sends nothing until it is done, so without this a client that
+    gives up would leave the generation running to the end.
+    """
+    body = await read_body(request, settings.max_body_bytes)
+    opening = asyncio.ensure_future(open_upstream(client, request, body, path, settings, metrics))
+    watching = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        await asyncio.wait({opening, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not opening.done():
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await opening
+            # ... unless it completed while being cancelled: then close what it opened.
+            if not opening.cancelled() and opening.exception() is None:
+                await opening.result().aclose()
+        if not watching.done():
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    if opening.cancelled():
+        metrics.proxy_upstream_errors.labels("client_gone").inc()
+        return None
+    return opening.result()
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Return when the client disconnects (the body has been read by then)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def _response_headers(upstream: httpx.Response) -> dict[str, str]:

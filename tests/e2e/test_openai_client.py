@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -128,3 +130,34 @@ def test_inference_server_down_then_back(stack: Stack, client: openai.OpenAI) ->
         model=MODEL, messages=[{"role": "user", "content": "hi again"}], max_tokens=3
     )
     assert reply.choices[0].message.role == "assistant"
+
+
+def _slot(stack: Stack, model: str) -> dict:
+    slots = httpx.get(f"{stack.inference.url}/admin/pool", timeout=10).json()["slots"]
+    return next(s for s in slots if s["id"] == model)
+
+
+def test_client_gone_before_a_non_streamed_answer_stops_generation(stack: Stack) -> None:
+    """A non-streamed answer sends nothing until it is done; a client that gives up first
+    must still stop the generation upstream (the manager closes its upstream request)."""
+    body = {
+        "model": "local/tiny-b",
+        "messages": [{"role": "user", "content": "go on and on"}],
+        "max_tokens": 400,
+        "temperature": 0,
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    url = f"{stack.manager.url}/v1/chat/completions"
+    full = httpx.post(url, json=body, headers=headers, timeout=60).json()
+    finished = full["usage"]["completion_tokens"]
+    assert finished >= 100, "the reference answer must be long for this test to mean anything"
+    before = _slot(stack, "local/tiny-b")["tokens_generated"]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, json=body, headers=headers, timeout=httpx.Timeout(5, read=0.15))
+    deadline = time.monotonic() + 10
+    while _slot(stack, "local/tiny-b")["active_requests"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    slot = _slot(stack, "local/tiny-b")
+    assert slot["active_requests"] == 0
+    generated = slot["tokens_generated"] - before
+    assert generated < finished, (generated, finished)

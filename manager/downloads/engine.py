@@ -7,8 +7,9 @@ For each file the engine
    and re-hashes what it holds;
 3. asks for the rest with ``Range: bytes=<len>-``; a 206 appends, a 200 (Range ignored)
    truncates and starts over, a 416 on a full partial goes straight to verification;
-4. hashes while it writes (writes and hashing run in a worker thread, one chunk behind the
-   network, so the event loop only parses HTTP);
+4. hashes while it writes: one worker thread per file streams the body with a blocking httpx
+   client and writes and hashes each chunk as it comes off the socket (per-chunk work in a
+   thread costs far less than async reads handed to a thread; the event loop only waits);
 5. compares sha256 (LFS) or the git blob sha1 (regular files); a mismatch deletes the
    partial and fetches once more, a second mismatch fails with ``CHECKSUM_MISMATCH``;
 6. renames the partial to ``blobs/<etag>``.
@@ -18,6 +19,10 @@ Transient failures (connect errors, timeouts, dropped connections, 5xx, 429 with
 ``retries`` failures in a row without progress (a try that moved bytes starts the count
 again). No bytes for ``stall_timeout_s`` is a read timeout: reconnect and resume. 401/403/404
 fail at once. ``ENOSPC`` fails with ``INSUFFICIENT_STORAGE`` and keeps the partial.
+
+Cancelling a fetch (pause, cancel, shutdown) stops its stream at once: the thread is told to
+write nothing more (it checks under a lock before every write) and its socket is shut down,
+which wakes a read that is waiting for bytes; the thread then ends on its own.
 
 Seams for tests: ``DownloadEngine.opener`` opens partial files for appending (replace it to
 simulate a full disk); ``DownloadEngine.sleep`` waits between retries.
@@ -30,6 +35,8 @@ import contextlib
 import errno
 import hashlib
 import logging
+import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,7 +62,7 @@ from shared_schemas.downloads import FileStatus
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 256 << 10
+METRICS_EVERY = 4 << 20  # bytes counted in the metrics at a time
 REHASH_CHUNK = 16 << 20
 INTEGRITY_ATTEMPTS = 2
 
@@ -191,12 +198,31 @@ class DownloadEngine:
         self._retries = retries
         self._backoff = (backoff_s, backoff_max_s)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download-io")
+        # Bodies are read by blocking calls in threads of their own (one per file in flight;
+        # room for as many again that were stopped and have not ended yet), with a blocking
+        # client set up like ``client``: headers, timeouts (the read timeout is the stall
+        # timeout), redirects and the environment's proxies.
+        self._stream_pool = ThreadPoolExecutor(
+            max_workers=2 * workers, thread_name_prefix="download-stream"
+        )
+        self._sync_client = httpx.Client(
+            headers=client.headers,
+            timeout=client.timeout,
+            follow_redirects=client.follow_redirects,
+            trust_env=client.trust_env,
+            limits=httpx.Limits(max_connections=2 * workers, max_keepalive_connections=workers),
+        )
+        self._streams: set[_Stream] = set()
         self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
         self.opener: Opener = open_for_append
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def close(self) -> None:
+        for stream in list(self._streams):
+            stream.stop()
+        self._stream_pool.shutdown(wait=True)
         self._executor.shutdown(wait=True)
+        self._sync_client.close()
 
     def url(self, model_id: str, commit: str, file: RemoteFile) -> str:
         return f"{self._endpoint}/{model_id}/resolve/{commit}/{quote(file.path, safe='/')}"
@@ -381,74 +407,25 @@ class DownloadEngine:
             f"the Hub answered HTTP {status} for '{file.path}' of '{model_id}'", details=details
         )
 
-    async def _flush(
-        self,
-        partial: PartialFile,
-        pending: asyncio.Future[Any] | None,
-        buffer: bytearray,
-        state: FileState,
-        model_id: str,
-    ) -> None:
-        try:
-            if pending is not None:
-                await asyncio.wait([pending])
-                pending.result()
-            if buffer:
-                await self._io(partial.write, buffer)
-        except OSError as exc:
-            state.bytes_done = partial.size
-            raise self._os_error(exc, state.file, model_id) from exc
-
     async def _stream_once(
         self, model_id: str, commit: str, state: FileState, partial: PartialFile
     ) -> None:
-        file = state.file
-        offset = partial.size
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        pending: asyncio.Future[Any] | None = None
-        buffer = bytearray()
+        stream = _Stream(self, self.url(model_id, commit, state.file), model_id, state, partial)
+        self._streams.add(stream)
         try:
-            async with self._client.stream(
-                "GET", self.url(model_id, commit, file), headers=headers
-            ) as response:
-                self._check_status(response, model_id, file)
-                if response.status_code == 416:
-                    if offset >= file.size:
-                        return
-                    await self._io(partial.reset)
-                    state.bytes_done = 0
-                    raise Transient("range", "the server refused the range")
-                if response.status_code == 200 and offset:
-                    # Range ignored: the body starts at byte 0.
-                    self._metrics.download_retries.labels("range_ignored").inc()
-                    await self._io(partial.reset)
-                    offset = 0
-                    state.bytes_done = 0
-                elif response.status_code == 206 and not _range_starts_at(response, offset):
-                    await self._io(partial.reset)
-                    state.bytes_done = 0
-                    raise Transient("range", "the server answered another range")
-                # Bytes are gathered into blocks; the write of block N runs in a thread while
-                # block N+1 comes off the socket.
-                async for chunk in response.aiter_raw():
-                    if offset + len(chunk) > file.size:
-                        raise _Oversize
-                    buffer += chunk
-                    offset += len(chunk)
-                    state.bytes_done = offset
-                    state.transferred += len(chunk)
-                    self._metrics.download_bytes.inc(len(chunk))
-                    if len(buffer) >= CHUNK_SIZE:
-                        if pending is not None:
-                            await asyncio.shield(pending)
-                        pending = self._submit(partial.write, buffer)
-                        buffer = bytearray()  # the thread owns the full one now
+            await asyncio.get_running_loop().run_in_executor(self._stream_pool, stream.run)
+        except asyncio.CancelledError:
+            # The thread may be in the middle of a write: once stop() returns it writes no
+            # more, so the caller may close or remove the partial.
+            await self._io(stream.stop)
+            raise
         except _Oversize:
             # More bytes than the file has: let verification discard it.
             state.bytes_done = partial.size
             return
         except OSError as exc:
-            raise self._os_error(exc, file, model_id) from exc
+            state.bytes_done = partial.size
+            raise self._os_error(exc, state.file, model_id) from exc
         except httpx.ReadTimeout as exc:
             raise Transient("stall", "no bytes received in time") from exc
         except httpx.TimeoutException as exc:
@@ -456,11 +433,118 @@ class DownloadEngine:
         except httpx.TransportError as exc:
             raise Transient("connection", f"{type(exc).__name__}: {exc}") from exc
         finally:
-            # Never leave a write running under a file that is about to be closed, and keep
-            # the bytes received before a failure: the next try resumes after them.
-            await self._flush(partial, pending, buffer, state, model_id)
-        if partial.size < file.size:
-            raise Transient("incomplete", f"the body ended at {partial.size} of {file.size}")
+            self._streams.discard(stream)
+        if partial.size < state.file.size:
+            raise Transient("incomplete", f"the body ended at {partial.size} of {state.file.size}")
+
+
+class _Stopped(Exception):
+    """The fetch was cancelled while its thread was between steps."""
+
+
+class _Stream:
+    """One GET of the missing bytes, run by a worker thread (``run``) that reads, writes and
+    hashes each chunk as it arrives; ``stop`` may be called from any thread."""
+
+    def __init__(
+        self,
+        engine: DownloadEngine,
+        url: str,
+        model_id: str,
+        state: FileState,
+        partial: PartialFile,
+    ) -> None:
+        self._engine = engine
+        self._url = url
+        self._model_id = model_id
+        self._state = state
+        self._partial = partial
+        self._lock = threading.Lock()  # held for every change to the partial file
+        self._stopped = False
+        self._socket: socket.socket | None = None
+
+    def stop(self) -> None:
+        """No write happens after this returns; a read waiting for bytes wakes up."""
+        with self._lock:
+            self._stopped = True
+            if self._socket is not None:
+                # Under the lock: the socket is only set while this stream's response is
+                # open, never once its connection went back to the pool for another file.
+                # The plain socket's shutdown (not a TLS wrapper's, which would drop its state
+                # under the reading thread): the read returns end-of-stream at once.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
+
+    def _change(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            if self._stopped:
+                raise _Stopped
+            fn(*args)
+
+    def run(self) -> None:
+        with contextlib.suppress(_Stopped):
+            self._run()
+
+    def _run(self) -> None:
+        offset = self._partial.size
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self._engine._sync_client.stream("GET", self._url, headers=headers) as response:
+            try:
+                self._read(response)
+            finally:
+                with self._lock:
+                    self._socket = None
+
+    def _read(self, response: httpx.Response) -> None:
+        engine, state, partial = self._engine, self._state, self._partial
+        file = state.file
+        offset = partial.size
+        stream = response.extensions.get("network_stream")
+        with self._lock:
+            if self._stopped:
+                raise _Stopped
+            if stream is not None:
+                self._socket = stream.get_extra_info("socket")
+        engine._check_status(response, self._model_id, file)
+        if response.status_code == 416:
+            if offset >= file.size:
+                return
+            self._change(partial.reset)
+            state.bytes_done = 0
+            raise Transient("range", "the server refused the range")
+        if response.status_code == 200 and offset:
+            # Range ignored: the body starts at byte 0.
+            engine._metrics.download_retries.labels("range_ignored").inc()
+            self._change(partial.reset)
+            offset = 0
+            state.bytes_done = 0
+        elif response.status_code == 206 and not _range_starts_at(response, offset):
+            self._change(partial.reset)
+            state.bytes_done = 0
+            raise Transient("range", "the server answered another range")
+        counter = engine._metrics.download_bytes
+        uncounted = 0
+        try:
+            # Chunks are written as they come (up to 64 KiB, still in the CPU's cache for
+            # the hash); nothing received is held back, so a kill loses only what the
+            # kernel had buffered.
+            for chunk in response.iter_raw():
+                size = len(chunk)
+                if offset + size > file.size:
+                    raise _Oversize
+                with self._lock:
+                    if self._stopped:
+                        raise _Stopped
+                    partial.write(chunk)
+                offset += size
+                state.bytes_done = offset
+                state.transferred += size
+                uncounted += size
+                if uncounted >= METRICS_EVERY:
+                    counter.inc(uncounted)
+                    uncounted = 0
+        finally:
+            counter.inc(uncounted)
 
 
 def _range_starts_at(response: httpx.Response, offset: int) -> bool:

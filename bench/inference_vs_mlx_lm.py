@@ -4,7 +4,8 @@ One run, one JSON line. Each server runs alone (one at a time) on the same machi
 same client:
   (1) single-stream decode tokens/s,
   (2) aggregate tokens/s with N concurrent streams,
-  (3) wall time of 20 requests alternating between two models (the peer reloads each time),
+  (3) wall time of 20 one-token requests alternating between two models (the peer reloads
+      each time),
   (4) single-stream decode tokens/s through the manager / raw ``mlx_lm.stream_generate``
       in-process on the same model and prompt.
 
@@ -69,8 +70,9 @@ async def concurrent(url: str, model: str, tokens: int, streams: int) -> float:
 async def alternate(url: str, models: list[str], requests: int) -> float:
     async with httpx.AsyncClient(timeout=600) as client:
         started = time.perf_counter()
+        # One token each: the time is the switch (a reload for a single-model server).
         for i in range(requests):
-            await stream_chat(client, url, chat(models[i % 2], 8))
+            await stream_chat(client, url, chat(models[i % 2], 1))
         return time.perf_counter() - started
 
 

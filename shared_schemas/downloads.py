@@ -27,6 +27,9 @@ from shared_schemas.errors import ErrorBody
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
+# The same rules as one pattern each, for the OpenAPI (the validators below enforce them).
+_MODEL_ID_SCHEMA_PATTERN = r"^(?!.*\.\.)" + MODEL_ID_PATTERN[1:]
+_REVISION_SCHEMA_PATTERN = r"^(?!.*(?:\.\.|//))(?!.*(?:/|\.lock)$)" + REVISION_PATTERN[1:]
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 _REVISION = re.compile(REVISION_PATTERN)
 
@@ -84,9 +87,15 @@ class DownloadRequest(BaseModel):
     """Start downloading a model (or get the job that already does)."""
 
     model_id: str = Field(
-        description="Hub repo id `org/name`.", examples=["mlx-community/Qwen3-0.6B-4bit"]
+        description="Hub repo id `org/name`.",
+        examples=["mlx-community/Qwen3-0.6B-4bit"],
+        json_schema_extra={"pattern": _MODEL_ID_SCHEMA_PATTERN},
     )
-    revision: str = Field(default="main", description="Branch, tag or commit.")
+    revision: str = Field(
+        default="main",
+        description="Branch, tag or commit.",
+        json_schema_extra={"pattern": _REVISION_SCHEMA_PATTERN},
+    )
     allow_patterns: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=64)] = (
         Field(
             default_factory=list,

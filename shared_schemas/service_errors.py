@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared_schemas.errors import ErrorSource, envelope, status_type
@@ -94,14 +95,34 @@ def validation_envelope(exc: RequestValidationError, src: ErrorSource) -> dict[s
     return envelope(message, code="invalid_request", param=param, src=src, details=details)
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path. Starlette's 405 names only the methods
+    of the first route that matched the path, and several routes may share one (GET and
+    DELETE of one resource), so each method is tried against the app's routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI, src: ErrorSource) -> None:
     """Map every exception the app can raise to the envelope."""
 
     async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        if exc.status >= 500:
+        response = exc.response()
+        # The response's status, not the class's: an error passed on from another service
+        # keeps the status it was answered with.
+        if response.status_code >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return exc.response()
+        return response
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -111,7 +132,10 @@ def install_error_handlers(app: FastAPI, src: ErrorSource) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         body = envelope(str(exc.detail), type=status_type(exc.status_code), code=code, src=src)
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)

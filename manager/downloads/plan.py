@@ -195,6 +195,7 @@ def select_files(
         what = f"the patterns {list(patterns)}" if patterns else f"the {fmt} defaults"
         raise BadRequestError(
             f"{what} match no file of the repository",
+            code="no_matching_files",
             param="allow_patterns",
             details={"files": listed, "file_count": len(files), "format": fmt},
             resolution_steps=[

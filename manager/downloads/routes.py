@@ -75,7 +75,7 @@ async def list_downloads(
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={**SSE_RESPONSES, **error_responses(401, 503)},
+    responses={**SSE_RESPONSES, **error_responses(400, 401, 503)},
     summary="Progress of every download (SSE)",
 )
 async def all_download_events(

@@ -22,12 +22,25 @@ from shared_schemas.hub import (
     ModelConfigInfo,
     VariantFormat,
 )
+from shared_schemas.library import HUB_ID_PATH_PATTERN, MODEL_ID_PATH_PATTERN
 
 router = APIRouter(tags=["hub"])
 
+HubIdPath = Annotated[
+    str,
+    Path(
+        description="Hub id (org/name).",
+        max_length=512,
+        json_schema_extra={"pattern": HUB_ID_PATH_PATTERN},
+    ),
+]
 ModelIdPath = Annotated[
     str,
-    Path(description="Hub id (org/name), or local/<name> where noted.", max_length=512),
+    Path(
+        description="Hub id (org/name), or local/<name>.",
+        max_length=512,
+        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
+    ),
 ]
 
 
@@ -85,7 +98,7 @@ async def search_hub(
 )
 async def hub_model_variants(
     hub: HubDep,
-    model_id: ModelIdPath,
+    model_id: HubIdPath,
     format: Annotated[VariantFormat | None, Query(description="Default: both.")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Repositories per format.")] = 30,
 ) -> HubVariants:
@@ -98,7 +111,7 @@ async def hub_model_variants(
     responses=error_responses(400, 403, 404, 502, 503),
     summary="A Hub model's files, sizes, characteristics and badges",
 )
-async def hub_model_details(hub: HubDep, model_id: ModelIdPath) -> HubModelDetails:
+async def hub_model_details(hub: HubDep, model_id: HubIdPath) -> HubModelDetails:
     return await hub.details(model_id)
 
 

@@ -28,6 +28,9 @@ from manager.library.paths import LOCAL_PREFIX, is_inside, valid_name, validate_
 from shared_schemas.library import ImportMode
 
 STAGING_PREFIX = ".import-"
+# A model folder holds tens of files, a large sharded one hundreds. Walking stops past this many
+# entries, so a path such as ``/`` or a home folder is refused at once, not walked and linked.
+MAX_IMPORT_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ def _default_name(source: Path) -> str:
     stem = source.stem if source.is_file() else source.name
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")
     name = re.sub(r"\.{2,}", ".", name)
+    name = re.sub(r"-{2,}", "-", name)
     return name[:128] or "model"
 
 
@@ -56,7 +60,15 @@ def _source_files(source: Path) -> list[tuple[str, Path]]:
     if source.is_file():
         return [(source.name, source)]
     out = []
+    seen = 0
     for dirpath, dirnames, filenames in os.walk(source):
+        seen += len(dirnames) + len(filenames)
+        if seen > MAX_IMPORT_ENTRIES:
+            raise _bad(
+                f"{source} holds more than {MAX_IMPORT_ENTRIES} files and folders: "
+                "not a model folder",
+                "not_a_model",
+            )
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and not os.path.islink(Path(dirpath) / d)
         )
@@ -176,8 +188,13 @@ def import_model(
     name = validate_local_name(name) if name is not None else _default_name(source)
     if not valid_name(name):
         raise _bad(f"cannot make a name from {source.name!r}; give one", "invalid_name")
-    files = validate_source(source)
-    total = sum(p.stat().st_size for _, p in files)
+    try:
+        files = validate_source(source)
+        total = sum(p.stat().st_size for _, p in files)
+    except OSError as exc:
+        raise _bad(
+            f"cannot read {exc.filename or source}: {exc.strerror or exc}", "unreadable_path"
+        ) from exc
 
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / name

@@ -47,14 +47,20 @@ def is_local_id(model_id: str) -> bool:
 
 
 def valid_name(name: str) -> bool:
-    return len(name) <= MAX_NAME_LENGTH and ".." not in name and bool(_NAME_RE.match(name))
+    """A name ``local/<name>`` can be read back by (``validate_model_id``): no ``..``/``--``."""
+    return (
+        len(name) <= MAX_NAME_LENGTH
+        and ".." not in name
+        and "--" not in name
+        and bool(_NAME_RE.match(name))
+    )
 
 
 def validate_local_name(name: str) -> str:
     if not valid_name(name):
         raise BadRequestError(
             f"invalid name {name[:80]!r}: use letters, digits, '.', '_' and '-' "
-            f"(at most {MAX_NAME_LENGTH}, starting with a letter or digit)",
+            f"(at most {MAX_NAME_LENGTH}, starting with a letter or digit, no '..' or '--')",
             code="invalid_name",
             param="name",
         )

@@ -11,6 +11,7 @@ from manager.library.deps import LibraryDep, OptionalHubDep, OwnedDownloadsDep
 from manager.library.queries import LibraryQuery
 from shared_schemas.errors import error_responses
 from shared_schemas.library import (
+    MODEL_ID_PATH_PATTERN,
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
@@ -26,7 +27,9 @@ router = APIRouter()
 ModelIdPath = Annotated[
     str,
     Path(
-        description="`org/name` (Hugging Face cache) or `local/<name>` (imported).", max_length=512
+        description="`org/name` (Hugging Face cache) or `local/<name>` (imported).",
+        max_length=512,
+        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
     ),
 ]
 

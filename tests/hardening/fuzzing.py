@@ -8,7 +8,8 @@ negative, for every selected operation.
 Its built-in checks run (no 5xx, documented status codes and content types, responses valid
 against the declared schemas, invalid data refused, ...) plus two of ours:
 
-- ``error_in_envelope``: every error (status >= 400) is the one envelope, ``src`` set;
+- ``error_in_envelope``: every error (status >= 400) is the one envelope, ``src`` set (``hub``
+  for what the Hugging Face Hub refused);
 - ``valid_requests_accepted``: a request schemathesis built to be valid is accepted, or refused
   only for a reason no schema can state (more tokens than this deployment allows, more than
   the model's context holds). It replaces schemathesis' ``positive_data_acceptance``, which
@@ -27,8 +28,25 @@ from schemathesis.engine import events, from_schema
 from shared_schemas.errors import ErrorEnvelope
 
 SEED = 20261101
-# Refusals of well-formed requests that depend on the deployment or the model, not the schema.
-SEMANTIC_400_CODES = frozenset({"max_tokens_exceeded", "context_length_exceeded"})
+# Refusals of well-formed requests that depend on the deployment, the model or the disk, not
+# the schema: limits of the server and the model, patterns that match no file of a Hub repo,
+# an import path that holds no model (or one in a format that is refused).
+SEMANTIC_400_CODES = frozenset(
+    {
+        "max_tokens_exceeded",
+        "context_length_exceeded",
+        "no_matching_files",
+        "path_not_found",
+        "not_a_model",
+        "unsupported_file",
+        "invalid_gguf",
+        "unsafe_format",
+        "already_in_library",
+        "unreadable_path",
+    }
+)
+# Parameters no schema can check: an opaque cursor the server did not issue.
+SEMANTIC_400_PARAMS = frozenset({"cursor"})
 # Answers a well-formed request may get besides 2xx: an id that names nothing, a conflict, busy.
 ACCEPTED_ERROR_STATUSES = frozenset({404, 409, 429})
 
@@ -44,7 +62,7 @@ def error_in_envelope(
         f"a {response.status_code} that is not JSON ({content_type}): {response.text[:200]!r}"
     )
     envelope = ErrorEnvelope.model_validate_json(response.content)
-    assert envelope.error.src in {"manager", "inference_server"}, envelope
+    assert envelope.error.src in {"manager", "inference_server", "hub"}, envelope
     assert envelope.error.message, envelope
     return True
 
@@ -59,16 +77,28 @@ def valid_requests_accepted(
     if status < 400 or status in ACCEPTED_ERROR_STATUSES:
         return True
     if status == 400:
-        code = ErrorEnvelope.model_validate_json(response.content).error.code
-        if code in SEMANTIC_400_CODES:
+        error = ErrorEnvelope.model_validate_json(response.content).error
+        if error.code in SEMANTIC_400_CODES or error.param in SEMANTIC_400_PARAMS:
             return True
     raise AssertionError(
         f"a request valid by the schema was refused with {status}: {response.text[:300]}"
     )
 
 
-def config(max_examples: int, base_url: str | None = None) -> schemathesis.Config:
-    """A deterministic, bounded run: fixed seed, no example database, no stateful phase."""
+def config(
+    max_examples: int,
+    base_url: str | None = None,
+    operations: list[dict[str, object]] | None = None,
+    suppress_health_checks: tuple[str, ...] = (),
+) -> schemathesis.Config:
+    """A deterministic, bounded run: fixed seed, no example database, no stateful phase.
+
+    ``operations``: per-operation settings in schemathesis' configuration format, e.g.
+    ``{"include-path-regex": "/events$", "max-stream-events": 1}`` for event streams that
+    never end (schemathesis reads a stream until it ends or sends that many events).
+    ``suppress_health_checks``: Hypothesis health checks to skip, e.g. ``filter_too_much``
+    where schemathesis throws away many generated path parameters that hold a ``/``.
+    """
     project: dict[str, object] = {
         "seed": SEED,
         "generation": {"max-examples": max_examples, "database": "none", "deterministic": True},
@@ -76,6 +106,10 @@ def config(max_examples: int, base_url: str | None = None) -> schemathesis.Confi
         "checks": {"positive_data_acceptance": {"enabled": False}},
         "request-timeout": 30,
     }
+    if operations:
+        project["operations"] = operations
+    if suppress_health_checks:
+        project["suppress-health-check"] = list(suppress_health_checks)
     if base_url is not None:
         project["base-url"] = base_url
     return schemathesis.Config.from_dict(project)

@@ -1,9 +1,10 @@
 """Keys and tokens: the inference server's key guards every route but /health; the manager's
-token guards /metrics too; neither the manager token, the inference key nor the Hub token
+token guards /metrics and the event streams too; neither the manager token, the inference key nor the Hub token
 shows up in a log or an answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,25 @@ def test_manager_token_guards_metrics(locked: tuple[Service, Service]) -> None:
         r = client.get("/metrics", headers={"Authorization": f"Bearer {MANAGER_TOKEN}"})
         assert r.status_code == 200
         assert "modelyard_manager_http_requests_total" in r.text
+
+
+def test_manager_token_guards_event_streams(locked: tuple[Service, Service]) -> None:
+    _, manager = locked
+    good = {"Authorization": f"Bearer {MANAGER_TOKEN}"}
+    some_job = "/api/downloads/0b5c6a4e-1d2f-4c3b-9a8e-7f6d5c4b3a21/events"
+    with httpx.Client(base_url=manager.url, timeout=30) as client:
+        for path in ("/api/downloads/events", some_job):
+            for headers in ({}, {"Authorization": f"Bearer {MANAGER_TOKEN}x"}):
+                r = client.get(path, headers={**headers, "Accept": "text/event-stream"})
+                assert_envelope(r, 401, "INVALID_TOKEN")
+                assert r.headers["www-authenticate"] == "Bearer"
+        # With the token: the stream opens and starts with a snapshot; an unknown job is 404.
+        with client.stream("GET", "/api/downloads/events", headers=good) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            first = next(line for line in stream.iter_lines() if line.startswith("data: "))
+            assert json.loads(first[len("data: ") :])["type"] == "snapshot"
+        assert_envelope(client.get(some_job, headers=good), 404, "NOT_FOUND")
 
 
 def test_secrets_never_logged_or_returned(locked: tuple[Service, Service]) -> None:

@@ -338,6 +338,7 @@ class DownloadManager:
             retries=min(s.download_retries, 2),
             backoff_s=s.download_backoff_s,
             backoff_max_s=min(s.download_backoff_max_s, 2.0),
+            metrics=self._metrics,
         )
         try:
             await self._recover()

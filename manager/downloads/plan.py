@@ -39,6 +39,7 @@ from manager.errors import (
     HubUnavailableError,
     ManagerError,
 )
+from manager.metrics import ManagerMetrics
 from shared_schemas.downloads import DownloadFormat
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib")
@@ -305,8 +306,10 @@ class HubPlanner:
         backoff_s: float,
         backoff_max_s: float,
         timeout_s: float = 30.0,
+        metrics: ManagerMetrics | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._metrics = metrics
         self._api = HfApi(endpoint=endpoint, token=token or False)
         self._retries = retries
         self._wait = BackoffWait(backoff_s, backoff_max_s)
@@ -315,9 +318,12 @@ class HubPlanner:
     async def _call(self, model_id: str, revision: str, fn: Any, /, *args: Any, **kw: Any) -> Any:
         def call() -> Any:
             try:
-                return fn(*args, **kw)
+                result = fn(*args, **kw)
             except Exception as exc:
+                self._count("error")
                 raise _classify(exc) from exc
+            self._count("ok")
+            return result
 
         try:
             async for attempt in AsyncRetrying(
@@ -333,6 +339,10 @@ class HubPlanner:
         except Exception as exc:
             raise hub_error(exc, model_id, revision, self.endpoint) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.hub_requests.labels("download_plan", outcome).inc()
 
     async def list_files(self, model_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
         """The commit ``revision`` points to and every file in it."""

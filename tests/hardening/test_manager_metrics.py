@@ -131,6 +131,14 @@ def test_every_metric_family_is_fed_by_real_work(
         fake_hub.stall_after_bytes(1024, seconds=1.0, path_glob=f"{FIRST}/model.safetensors")
         fake_hub.fail_next(1, 500, path_glob=f"{SECOND}/model.safetensors")
         download_both(client, seen)
+        plan_calls = [
+            sample
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples
+            if sample.name == f"{PREFIX}hub_requests_total"
+            and sample.labels == {"operation": "download_plan", "outcome": "ok"}
+        ]
+        assert plan_calls and plan_calls[0].value >= 2  # one plan per download
 
         inference.stop()
         r = client.post("/v1/chat/completions", json=chat)

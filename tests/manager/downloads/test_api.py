@@ -286,7 +286,9 @@ async def test_disk_full_mid_download_fails_then_resumes(
         assert failed["status"] == "failed"
         assert failed["error"]["code"] == "INSUFFICIENT_STORAGE"
         assert failed["error"]["resolution_steps"]
-        assert partial_sizes(m.settings.hub_cache, "dl/enospc") == [1_000_000]
+        # The weights stopped at the full disk; a sibling cut off by the failure may keep
+        # its own (small) partial too: both are resumed, not restarted.
+        assert max(partial_sizes(m.settings.hub_cache, "dl/enospc")) == 1_000_000
         assert metric(m, "downloads_finished_total", status="failed") == 1
         m.downloads.engine.opener = open_for_append  # back to the real disk
         resumed = await m.client.post(f"/api/downloads/{job['id']}/resume")

@@ -75,6 +75,11 @@ def configure_logging(service: str, level: str) -> None:
         logger.propagate = True
     # Access lines repeat what the request metrics and our own logs say.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # One line per outgoing HTTP request (proxy, Hub) is noise at INFO; failures are logged
+    # by our own code with context. At DEBUG they stay.
+    if root.level > logging.DEBUG:
+        for name in ("httpx", "httpcore", "httpx2", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def uvicorn_log_config() -> dict[str, Any]:

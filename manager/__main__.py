@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from manager.settings import ManagerSettings
-from shared_schemas.observability import configure_logging, uvicorn_log_config
+from shared_schemas.serving import serve
 
 
 def main() -> None:
     settings = ManagerSettings()
-    configure_logging("manager", settings.log_level)
-    uvicorn.run(
+    serve(
+        "manager",
         "manager.app:create_app",
-        factory=True,
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
-        backlog=2048,
-        timeout_keep_alive=30,
-        log_config=uvicorn_log_config(),
+        log_level=settings.log_level,
     )
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_schemas.errors import envelope
+from manager.errors import PayloadTooLargeError
 from shared_schemas.service_errors import send_envelope
 
 
-def _too_large_body(limit: int) -> dict[str, object]:
-    return envelope(
+def _too_large_body(limit: int) -> dict[str, Any]:
+    return PayloadTooLargeError(
         f"the request body is larger than {limit} bytes",
-        type="invalid_request_error",
-        code="PAYLOAD_TOO_LARGE",
-        src="manager",
         details={"limit_bytes": limit},
         resolution_steps=["Send a smaller request or raise MODEL_MANAGER_MAX_BODY_BYTES."],
-    )
+    ).body()
 
 
 class BodyLimitMiddleware:

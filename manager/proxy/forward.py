@@ -1,6 +1,6 @@
 """Forward one request to the inference server and stream the answer back, byte for byte.
 
-- The body is read once (bounded by ``MAX_BODY_BYTES``, else 413) and sent unchanged.
+- The body is read once (the app's body cap has bounded it already) and sent unchanged.
 - Connection failures before any response (refused, connect timeout, a pooled connection the
   server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
   envelope with ``Retry-After``.
@@ -29,7 +29,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from manager.errors import PayloadTooLargeError, ServiceUnavailableError
+from manager.errors import ServiceUnavailableError
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 from shared_schemas.errors import envelope
@@ -57,28 +57,6 @@ REQUEST_DROP = HOP_BY_HOP | {"authorization", "cookie", "x-request-id"}
 RESPONSE_DROP = HOP_BY_HOP | {"date", "server", "x-request-id"}
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the request body is larger than {limit} bytes",
-        details={"limit_bytes": limit},
-        resolution_steps=["Send a smaller request or raise MODEL_MANAGER_MAX_BODY_BYTES."],
-    )
 
 
 def _request_headers(request: Request) -> dict[str, str]:
@@ -160,7 +138,7 @@ async def open_unless_disconnected(
     A non-streamed completion sends nothing until it is done, so without this a client that
     gives up would leave the generation running to the end.
     """
-    body = await read_body(request, settings.max_body_bytes)
+    body = await request.body()  # already capped by BodyLimitMiddleware
     opening = asyncio.ensure_future(open_upstream(client, request, body, path, settings, metrics))
     watching = asyncio.ensure_future(_wait_for_disconnect(request))
     try:

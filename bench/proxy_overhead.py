@@ -2,7 +2,8 @@
 
 200 sequential non-streaming chat completions with ``max_tokens=1`` and 20 streamed requests
 of 64 tokens, on the tiny model, both paths in one run. Prints one JSON line: p50/p99 latency
-of each path, the added p50 (ms), and the streamed tokens/s ratio (manager / direct).
+of each path, the added p50 (ms), and the streamed tokens/s ratio (manager / direct). The two
+paths take turns, request by request, so drift on the machine hits both alike.
 
     python bench/proxy_overhead.py [--requests 200] [--streams 20]
 """
@@ -48,10 +49,20 @@ def latencies(base: str, n: int) -> list[float]:
     return out
 
 
-async def stream_rates(base: str, n: int) -> float:
-    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        results = [await stream_chat(client, "/v1/chat/completions", body(64)) for _ in range(n)]
-    return median([r.tokens / (r.ended - r.started) for r in results])
+async def stream_rates(direct_base: str, manager_base: str, n: int) -> tuple[float, float]:
+    """Median tokens/s of ``n`` streams on each path, the two paths taking turns."""
+    rates: dict[str, list[float]] = {direct_base: [], manager_base: []}
+    async with (
+        httpx.AsyncClient(base_url=direct_base, timeout=120) as direct,
+        httpx.AsyncClient(base_url=manager_base, timeout=120) as proxied,
+    ):
+        for client in (direct, proxied):  # warm both connections
+            await stream_chat(client, "/v1/chat/completions", body(8))
+        for _ in range(n):
+            for base, client in ((direct_base, direct), (manager_base, proxied)):
+                r = await stream_chat(client, "/v1/chat/completions", body(64))
+                rates[base].append(r.tokens / (r.ended - r.started))
+    return median(rates[direct_base]), median(rates[manager_base])
 
 
 def main() -> None:
@@ -83,8 +94,9 @@ def main() -> None:
             for _ in range(4):
                 direct += latencies(inference.url, args.requests // 4)
                 proxied += latencies(manager.url, args.requests // 4)
-            direct_rate = asyncio.run(stream_rates(inference.url, args.streams))
-            proxied_rate = asyncio.run(stream_rates(manager.url, args.streams))
+            direct_rate, proxied_rate = asyncio.run(
+                stream_rates(inference.url, manager.url, args.streams)
+            )
     emit(
         {
             "benchmark": "proxy_overhead",

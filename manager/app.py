@@ -34,7 +34,9 @@ from manager.library.service import Library
 from manager.limits import BodyLimitMiddleware
 from manager.metrics import ManagerMetrics
 from manager.proxy.catalog import router as catalog_router
+from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
+from manager.proxy.upstream import make_upstream_session
 from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
 from shared_schemas.observability import RequestContextMiddleware
 from shared_schemas.service_errors import (
@@ -74,6 +76,9 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.engine = engine
             app.state.sessions = make_sessionmaker(engine)
             app.state.http = http
+            upstream = make_upstream_session(settings)
+            stack.push_async_callback(upstream.close)
+            app.state.upstream = upstream
             app.state.inference = InferenceClient(http)
             # Background services (each enters its own context on the stack).
             app.state.library = await stack.enter_async_context(
@@ -92,6 +97,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "manager")
+    app.add_middleware(ForwardedPaths)
     app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
     # then CORS (so even a 401 carries CORS headers), then the body cap, then auth, then the

@@ -1,13 +1,20 @@
 """Forward one request to the inference server and stream the answer back, byte for byte.
 
+This is a plain ASGI application (``Forwarder``), not a FastAPI handler: the proxy sits on
+every token of every stream, so it skips dependency resolution, the ``Request`` object and
+``StreamingResponse`` (whose task group costs more than the forwarding itself).
+
 - The body is read once (the app's body cap has bounded it already) and sent unchanged.
 - Connection failures before any response (refused, connect timeout, a pooled connection the
   server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
   envelope with ``Retry-After``.
-- The response is streamed as it arrives (``aiter_raw``: no re-encoding, no buffering) with
+- The response is streamed as it arrives (no re-encoding, no buffering) with
   ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets a final
-  ``data: {"error": ...}`` frame; the upstream response is always closed, so a client that
-  disconnects cancels the generation upstream.
+  ``data: {"error": ...}`` frame.
+- One watcher per request listens for the client's disconnect, before the first byte (a
+  non-streamed completion sends nothing until it is done) and during the stream; it cancels
+  the forwarding, and the upstream connection is closed, so the inference server stops
+  generating.
 """
 
 from __future__ import annotations
@@ -16,11 +23,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from typing import Any
 
-import httpx
-from fastapi import Request
-from fastapi.responses import StreamingResponse
+import aiohttp
+from starlette.types import Message, Receive, Scope, Send
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -34,61 +40,78 @@ from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 from shared_schemas.errors import envelope
 from shared_schemas.observability import current_request_id
+from shared_schemas.service_errors import send_envelope
 
 logger = logging.getLogger(__name__)
 
-# Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those httpx
-# or the server sets again.
+# Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
+# client library or the server sets again.
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
     }
 )
-REQUEST_DROP = HOP_BY_HOP | {"authorization", "cookie", "x-request-id"}
-RESPONSE_DROP = HOP_BY_HOP | {"date", "server", "x-request-id"}
+REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id"}
+RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
-RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+# Failures before any response: nothing was generated, so the request can be sent again.
+RETRYABLE = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerDisconnectedError,
+)
+# Failures while the body streams.
+DROPPED = (aiohttp.ClientError, asyncio.TimeoutError)
+
+CLIENT_CLOSED_REQUEST = 499
 
 
-def _request_headers(request: Request) -> dict[str, str]:
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in REQUEST_DROP}
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The client's headers minus hop-by-hop and credentials, plus the request id."""
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in scope["headers"]
+        if k.lower() not in REQUEST_DROP
+    }
     request_id = current_request_id()
     if request_id:
         headers["x-request-id"] = request_id
     return headers
 
 
+def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    headers = [(k.lower(), v) for k, v in upstream.raw_headers if k.lower() not in RESPONSE_DROP]
+    headers.append((b"x-accel-buffering", b"no"))
+    return headers
+
+
 async def open_upstream(
-    client: httpx.AsyncClient,
-    request: Request,
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
     body: bytes,
-    path: str,
     settings: ManagerSettings,
     metrics: ManagerMetrics,
-) -> httpx.Response:
+) -> aiohttp.ClientResponse:
     """Send the request upstream and return the response with its body not yet read."""
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    upstream = client.build_request(
-        request.method,
-        f"{path}?{query}" if query else path,
-        headers=_request_headers(request),
-        content=body,
-    )
+
+    async def send() -> aiohttp.ClientResponse:
+        return await session.request("POST", url, headers=headers, data=body)
 
     try:  # the common case, without the retry machinery
-        return await client.send(upstream, stream=True)
+        return await send()
     except RETRYABLE as exc:
         if settings.proxy_connect_retries == 0:
-            raise _unreachable(client, metrics, exc) from exc
+            raise _unreachable(settings, metrics, exc) from exc
         metrics.proxy_retries.inc()
         await asyncio.sleep(settings.proxy_retry_wait_s)
 
@@ -104,20 +127,20 @@ async def open_upstream(
             reraise=True,
         ):
             with attempt:
-                return await client.send(upstream, stream=True)
+                return await send()
     except RETRYABLE as exc:
-        raise _unreachable(client, metrics, exc) from exc
+        raise _unreachable(settings, metrics, exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
 
 def _unreachable(
-    client: httpx.AsyncClient, metrics: ManagerMetrics, exc: Exception
+    settings: ManagerSettings, metrics: ManagerMetrics, exc: Exception
 ) -> ServiceUnavailableError:
     metrics.proxy_upstream_errors.labels("unreachable").inc()
     return ServiceUnavailableError(
         "the inference server is not reachable",
         headers={"Retry-After": "2"},
-        details={"inference_url": str(client.base_url), "reason": type(exc).__name__},
+        details={"inference_url": settings.inference_url, "reason": type(exc).__name__},
         resolution_steps=[
             "Start the inference server (python -m inference_server, or the Procfile).",
             "Check MODEL_MANAGER_INFERENCE_URL.",
@@ -125,78 +148,122 @@ def _unreachable(
     )
 
 
-async def open_unless_disconnected(
-    client: httpx.AsyncClient,
-    request: Request,
-    path: str,
-    settings: ManagerSettings,
-    metrics: ManagerMetrics,
-) -> httpx.Response | None:
-    """``open_upstream``, abandoned (and the upstream request closed, so the inference server
-    cancels the generation) if the client goes away before the first byte comes back.
-
-    A non-streamed completion sends nothing until it is done, so without this a client that
-    gives up would leave the generation running to the end.
-    """
-    body = await request.body()  # already capped by BodyLimitMiddleware
-    opening = asyncio.ensure_future(open_upstream(client, request, body, path, settings, metrics))
-    watching = asyncio.ensure_future(_wait_for_disconnect(request))
-    try:
-        await asyncio.wait({opening, watching}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not opening.done():
-            opening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await opening
-            # ... unless it completed while being cancelled: then close what it opened.
-            if not opening.cancelled() and opening.exception() is None:
-                await opening.result().aclose()
-        if not watching.done():
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-    if opening.cancelled():
-        metrics.proxy_upstream_errors.labels("client_gone").inc()
-        return None
-    return opening.result()
-
-
-async def _wait_for_disconnect(request: Request) -> None:
-    """Return when the client disconnects (the body has been read by then)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-def _response_headers(upstream: httpx.Response) -> dict[str, str]:
-    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in RESPONSE_DROP}
-    headers["x-accel-buffering"] = "no"
-    return headers
-
-
 def _error_frame(message: str) -> bytes:
     body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def _relay(upstream: httpx.Response, metrics: ManagerMetrics) -> AsyncIterator[bytes]:
-    event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    try:
-        async for chunk in upstream.aiter_raw():
-            yield chunk
-    except httpx.TransportError as exc:
-        metrics.proxy_upstream_errors.labels("dropped").inc()
-        logger.warning("inference server dropped a response: %s", type(exc).__name__)
-        if event_stream:
-            yield _error_frame("the inference server closed the stream before it finished")
-    finally:
-        await upstream.aclose()
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None if the client disconnected first."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
 
 
-def stream_back(upstream: httpx.Response, metrics: ManagerMetrics) -> StreamingResponse:
-    return StreamingResponse(
-        _relay(upstream, metrics),
-        status_code=upstream.status_code,
-        headers=_response_headers(upstream),
-    )
+class _Forwarding:
+    """One request's forwarding, cancelled by its watcher when the client goes away."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        state = scope["app"].state
+        self.session: aiohttp.ClientSession = state.upstream
+        self.settings: ManagerSettings = state.settings
+        self.metrics: ManagerMetrics = state.metrics
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.path = path
+        self.client_gone = False
+        self.started = False
+
+    async def run(self) -> None:
+        body = await read_body(self.receive)
+        if body is None:
+            self.client_gone = True
+            self.metrics.proxy_upstream_errors.labels("client_gone").inc()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(task))
+        try:
+            await self._forward(body)
+        except asyncio.CancelledError:
+            if not self.client_gone:
+                raise
+            task.uncancel()  # our own cancellation, handled here
+            self.metrics.proxy_upstream_errors.labels("client_gone").inc()
+        finally:
+            if not watcher.done():
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    async def _watch(self, task: asyncio.Task[Any]) -> None:
+        while True:
+            message: Message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                task.cancel()
+                return
+
+    async def _forward(self, body: bytes) -> None:
+        url = self.settings.inference_url.rstrip("/") + self.path
+        query = self.scope.get("query_string", b"")
+        if query:
+            url = f"{url}?{query.decode('latin-1')}"
+        headers = request_headers(self.scope)
+        try:
+            upstream = await open_upstream(
+                self.session, url, headers, body, self.settings, self.metrics
+            )
+        except ServiceUnavailableError as exc:
+            logger.error("POST %s failed: %s", self.path, exc.message)
+            await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+            return
+        try:
+            await self._relay(upstream)
+        except BaseException:
+            upstream.close()  # unread: close the connection, so the server stops generating
+            raise
+        upstream.release()
+
+    async def _relay(self, upstream: aiohttp.ClientResponse) -> None:
+        send = self.send
+        self.started = True
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": response_headers(upstream),
+            }
+        )
+        try:
+            async for chunk in upstream.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except DROPPED as exc:
+            upstream.close()
+            self.metrics.proxy_upstream_errors.labels("dropped").inc()
+            logger.warning("inference server dropped a response: %s", type(exc).__name__)
+            if upstream.content_type == "text/event-stream":
+                frame = _error_frame("the inference server closed the stream before it finished")
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class Forwarder:
+    """ASGI app: forward a request to ``path`` on the inference server."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        forwarding = _Forwarding(scope, receive, send, self.path)
+        await forwarding.run()
+        if forwarding.client_gone and not forwarding.started:
+            # Nobody reads this; it records the outcome in the request metrics.
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST})

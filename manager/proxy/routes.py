@@ -1,20 +1,21 @@
 """``/v1/*``: OpenAI requests forwarded to the inference server as a byte stream.
 
 ``GET /v1/models`` is not forwarded: it is the manager's merged catalog (``catalog.py``).
+
+The routes declare the operations (OpenAPI, 405 for other methods); the work is done by the
+plain ASGI ``Forwarder``, which the route hands the request to untouched.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from manager.deps import HttpDep, MetricsDep, SettingsDep
-from manager.proxy.forward import open_unless_disconnected, stream_back
+from manager.proxy.forward import Forwarder
 from shared_schemas.errors import error_responses
 
 router = APIRouter(tags=["openai"])
-
-CLIENT_CLOSED_REQUEST = 499
 
 PROXY_ERRORS = error_responses(400, 401, 404, 413, 415, 422, 429, 500, 503)
 DESCRIPTION = (
@@ -22,25 +23,47 @@ DESCRIPTION = (
     "streamed back as it arrives. See the inference server's OpenAPI for the body schema."
 )
 
+CHAT = Forwarder("/v1/chat/completions")
+COMPLETIONS = Forwarder("/v1/completions")
+FORWARDED = {CHAT.path: CHAT, COMPLETIONS.path: COMPLETIONS}
 
-async def _forward(
-    request: Request, path: str, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
-    upstream = await open_unless_disconnected(http, request, path, settings, metrics)
-    if upstream is None:  # the client went away; nobody reads this
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return stream_back(upstream, metrics)
+
+class Forwarded(Response):
+    """A response that is the forwarder's answer: the request goes to it as it came."""
+
+    def __init__(self, forwarder: Forwarder) -> None:
+        self.forwarder = forwarder
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.forwarder(scope, receive, send)
 
 
 @router.post("/v1/chat/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
-async def chat_completions(
-    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
-    return await _forward(request, "/v1/chat/completions", http, settings, metrics)
+async def chat_completions() -> Response:
+    return Forwarded(CHAT)
 
 
 @router.post("/v1/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
-async def completions(
-    request: Request, http: HttpDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
-    return await _forward(request, "/v1/completions", http, settings, metrics)
+async def completions() -> Response:
+    return Forwarded(COMPLETIONS)
+
+
+class ForwardedPaths:
+    """ASGI middleware: a POST to a forwarded path goes to its forwarder without routing.
+
+    The router would find the same forwarder, after matching the path against every route;
+    on the proxy, which carries every completion, that costs more than the forwarding.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            forwarder = FORWARDED.get(scope["path"])
+            if forwarder is not None:
+                scope["route"] = forwarder  # for the request metrics' route label
+                await forwarder(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

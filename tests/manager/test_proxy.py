@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
+from manager.app import create_app
+from manager.proxy.routes import ForwardedPaths
+from manager.settings import ManagerSettings
 from tests.manager.conftest import AppClientFactory
 from tests.manager.upstream import serve_upstream
 
@@ -121,3 +125,38 @@ async def test_body_over_cap_is_413(app_client: AppClientFactory, upstream: str)
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert streamed.status_code == 413
     assert streamed.json()["error"]["src"] == "manager"
+
+
+async def test_forwarded_requests_keep_route_metrics_and_405(
+    app_client: AppClientFactory, upstream: str
+) -> None:
+    # POSTs to the forwarded paths skip the router; they must still be counted under their
+    # route, and other methods on those paths still get the router's 405.
+    async with app_client(inference_url=upstream) as (_app, client):
+        await client.post("/v1/completions", json={"model": "m"})
+        wrong_method = await client.get("/v1/chat/completions")
+        metrics = (await client.get("/metrics")).text
+    assert (
+        'modelyard_manager_http_requests_total{method="POST",route="/v1/completions",'
+        'status="200"} 1.0'
+    ) in metrics
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_declared_routes_forward_like_the_fast_path(
+    app_client: AppClientFactory, make_settings: Callable[..., ManagerSettings], upstream: str
+) -> None:
+    request = {"stream": True, "chunks": 3}
+    async with app_client(inference_url=upstream) as (_app, client):
+        fast = await client.post("/v1/chat/completions", json=request)
+    app = create_app(make_settings(inference_url=upstream))
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not ForwardedPaths]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://manager") as client:
+            routed = await client.post("/v1/chat/completions", json=request)
+    assert routed.status_code == fast.status_code == 200
+    assert routed.text == fast.text
+    assert routed.headers["content-type"] == fast.headers["content-type"]

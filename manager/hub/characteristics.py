@@ -293,7 +293,12 @@ def _words(name: str) -> set[str]:
 
 
 def _names_say_vision(names: Iterable[str]) -> bool:
-    return any("vision" in name.lower() or {"vl", "vlm"} & _words(name) for name in names)
+    for name in names:
+        lower = name.lower()
+        # Split into words only when "vl" appears at all: most names never need the regex.
+        if "vision" in lower or ("vl" in lower and {"vl", "vlm"} & _words(name)):
+            return True
+    return False
 
 
 def _multimodal_type(config: Mapping[object, object], names: list[str]) -> str | None:

@@ -21,7 +21,8 @@ class ManagerMetrics:
         )
         self.proxy_upstream_errors = Counter(
             f"{PREFIX}_proxy_upstream_errors_total",
-            "Proxied requests that failed at the inference server, by kind.",
+            "Proxied requests that failed at the inference server, by kind: unreachable, invalid "
+            "(an answer that could not be read), dropped (mid-stream), client_gone.",
             ["kind"],
             registry=r,
         )

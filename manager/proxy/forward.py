@@ -7,7 +7,8 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
 - The body is read once (the app's body cap has bounded it already) and sent unchanged.
 - Connection failures before any response (refused, connect timeout, a pooled connection the
   server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
-  envelope with ``Retry-After``.
+  envelope with ``Retry-After``. An answer that cannot be read (not HTTP, cut off before its
+  headers) is 502 ``BAD_GATEWAY``.
 - The response is streamed as it arrives (no re-encoding, no buffering) with
   ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets a final
   ``data: {"error": ...}`` frame.
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -35,7 +37,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from manager.errors import ServiceUnavailableError
+from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 from shared_schemas.errors import envelope
@@ -107,6 +109,22 @@ async def open_upstream(
     async def send() -> aiohttp.ClientResponse:
         return await session.request("POST", url, headers=headers, data=body)
 
+    try:
+        return await _with_retries(send, settings, metrics)
+    except DROPPED as exc:  # after the request went out: a broken or garbled answer
+        metrics.proxy_upstream_errors.labels("invalid").inc()
+        raise UpstreamError(
+            "the inference server's answer could not be read",
+            details={"inference_url": settings.inference_url, "reason": type(exc).__name__},
+            resolution_steps=["Check the inference server's log for this request id."],
+        ) from exc
+
+
+async def _with_retries(
+    send: Callable[[], Awaitable[aiohttp.ClientResponse]],
+    settings: ManagerSettings,
+    metrics: ManagerMetrics,
+) -> aiohttp.ClientResponse:
     try:  # the common case, without the retry machinery
         return await send()
     except RETRYABLE as exc:
@@ -220,7 +238,7 @@ class _Forwarding:
             upstream = await open_upstream(
                 self.session, url, headers, body, self.settings, self.metrics
             )
-        except ServiceUnavailableError as exc:
+        except ManagerError as exc:
             logger.error("POST %s failed: %s", self.path, exc.message)
             await send_envelope(self.send, exc.status, exc.body(), exc.headers)
             return

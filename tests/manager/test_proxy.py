@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -160,3 +162,43 @@ async def test_declared_routes_forward_like_the_fast_path(
     assert routed.status_code == fast.status_code == 200
     assert routed.text == fast.text
     assert routed.headers["content-type"] == fast.headers["content-type"]
+
+
+@pytest.fixture
+def garbage_upstream() -> Iterator[str]:
+    """A loopback server that answers every connection with bytes that are not HTTP."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+async def test_unreadable_upstream_answer_is_502(
+    app_client: AppClientFactory, garbage_upstream: str
+) -> None:
+    async with app_client(inference_url=garbage_upstream) as (_app, client):
+        response = await client.post("/v1/chat/completions", json={"model": "m"})
+        metrics = (await client.get("/metrics")).text
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "BAD_GATEWAY"
+    assert error["src"] == "manager"
+    assert 'modelyard_manager_proxy_upstream_errors_total{kind="invalid"} 1.0' in metrics

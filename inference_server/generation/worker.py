@@ -67,6 +67,17 @@ class WorkerStats:
 _Command = tuple[str, Any]
 
 
+@dataclass(frozen=True)
+class _OneToken:
+    """The fields of a batch response that ``_on_token`` reads, for ``_one_token``."""
+
+    token: int
+    logprobs: Any
+    finish_reason: str
+    all_tokens: list[int]
+    prompt_cache: Any
+
+
 class MLXWorker:
     """Owns MLX on one thread; see the module docstring."""
 
@@ -227,6 +238,9 @@ class MLXWorker:
             return
         if job.cancelled:
             return
+        if job.max_tokens == 1:
+            self._one_token(runtime, job)
+            return
         try:
             sampler = make_sampler(job.params)
             processors = make_processors(job.params)
@@ -252,6 +266,57 @@ class MLXWorker:
             scanner=StopScanner(job.stop),
             top_logprobs=job.params.top_logprobs,
         )
+
+    def _one_token(self, runtime: Runtime, job: Job) -> None:
+        """A generation of one token, in one forward pass, outside the batch.
+
+        The batch hands a token back one step after computing it (each step starts the next
+        token before returning the current one), so through it a one-token request would cost
+        two forward passes, the second thrown away.
+        """
+        import mlx.core as mx
+        from mlx_lm.generate import generation_stream
+        from mlx_lm.models.cache import make_prompt_cache
+
+        try:
+            sampler = make_sampler(job.params)
+            processors = make_processors(job.params)
+            cache, rest = self._cached_prefix(runtime, job.prompt)
+            job.cached_tokens = len(job.prompt) - len(rest)
+            if cache is None:
+                cache = make_prompt_cache(runtime.model)
+            step = self._batch_sizes[2]
+            with mx.stream(generation_stream):
+                while len(rest) > step:
+                    runtime.model(mx.array(rest[:step])[None], cache=cache)
+                    mx.eval([c.state for c in cache])
+                    rest = rest[step:]
+                logits = runtime.model(mx.array(rest)[None], cache=cache)[:, -1, :]
+                context = mx.array(job.prompt)
+                for processor in processors:
+                    logits = processor(context, logits)
+                logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+                sampled = sampler(logprobs) if sampler is not None else mx.argmax(logprobs, -1)
+                mx.eval(sampled, logprobs)
+        except Exception as exc:
+            self._emit(job, Failed(exc))
+            return
+        values: Any = sampled.tolist()
+        token = int(values[0])
+        reason = "stop" if token in runtime.tokenizer.eos_token_ids else "length"
+        detokenizer = runtime.tokenizer.detokenizer
+        detokenizer.reset()
+        state = _JobState(
+            job=job,
+            detokenizer=detokenizer,
+            scanner=StopScanner(job.stop),
+            top_logprobs=job.params.top_logprobs,
+        )
+        self._metrics.tokens.labels(runtime.model_id).inc()
+        # The cache now holds exactly the prompt: the next request with this prompt (or one
+        # that extends it) starts from it.
+        response = _OneToken(token, logprobs[0], reason, job.prompt, cache)
+        self._on_token(runtime, state, response)
 
     def _cached_prefix(self, runtime: Runtime, prompt: list[int]) -> tuple[Any, list[int]]:
         """The longest cached KV prefix of ``prompt`` and the tokens still to process."""

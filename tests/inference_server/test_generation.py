@@ -324,3 +324,68 @@ def test_second_turn_reuses_the_prompt_cache(inference: Service) -> None:
     cached = second["usage"]["prompt_tokens_details"]["cached_tokens"]
     assert cached >= first["usage"]["prompt_tokens"]
     assert cached < second["usage"]["prompt_tokens"]
+
+
+@pytest.mark.parametrize("content", ["one token only", "a different prompt, a bit longer"])
+def test_one_token_request_matches_the_batched_first_token(
+    inference: Service, content: str
+) -> None:
+    # A one-token request is answered outside the batch, in one forward pass; it must pick
+    # the token the batch would have picked first, with the same log-probability.
+    def first_token(max_tokens: int) -> dict[str, Any]:
+        body = chat_body(content, max_tokens=max_tokens, logprobs=True, top_logprobs=2)
+        r = post(inference, "/v1/chat/completions", body)
+        assert r.status_code == 200, r.text
+        choice = r.json()["choices"][0]
+        entry: dict[str, Any] = choice["logprobs"]["content"][0]
+        return {**entry, "finish_reason": choice["finish_reason"]}
+
+    longer = first_token(6)
+    single = first_token(1)
+    assert single["token"] == longer["token"]
+    assert single["logprob"] == pytest.approx(longer["logprob"], abs=1e-2)
+    assert [t["token"] for t in single["top_logprobs"]] == [
+        t["token"] for t in longer["top_logprobs"]
+    ]
+    assert single["finish_reason"] in ("length", "stop")
+
+
+def test_one_token_requests_stream_and_reuse_the_prompt_cache(inference: Service) -> None:
+    body = chat_body(
+        "cache me once", max_tokens=1, stream=True, stream_options={"include_usage": True}
+    )
+    first = post(inference, "/v1/chat/completions", body)
+    second = post(inference, "/v1/chat/completions", body)
+    for r in (first, second):
+        events = sse_events(r.text)
+        assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert events[-1] == "[DONE]"
+        finishes = [c["finish_reason"] for e in events[:-1] for c in e["choices"]]
+        assert finishes[-1] in ("length", "stop")
+    usage = sse_events(second.text)[-2]["usage"]
+    assert usage["completion_tokens"] <= 1
+    # The first request left the whole prompt in the cache; only its last token is redone.
+    assert usage["prompt_tokens_details"]["cached_tokens"] == usage["prompt_tokens"] - 1
+    # A longer generation from the same prompt starts from that cache too.
+    longer = post(inference, "/v1/chat/completions", {**body, "stream": False, "max_tokens": 4})
+    cached = longer.json()["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached == usage["prompt_tokens"] - 1
+
+
+def test_one_token_request_takes_no_batch_step(inference: Service) -> None:
+    def decode_steps() -> float:
+        text = httpx.get(inference.url + "/metrics", timeout=10).text
+        line = next(
+            x for x in text.splitlines() if x.startswith("modelyard_inference_batch_size_count")
+        )
+        return float(line.split()[-1])
+
+    before = decode_steps()
+    assert (
+        post(inference, "/v1/chat/completions", chat_body("step", max_tokens=1)).status_code == 200
+    )
+    assert decode_steps() == before
+    assert (
+        post(inference, "/v1/chat/completions", chat_body("step", max_tokens=2)).status_code == 200
+    )
+    assert decode_steps() > before

@@ -5,7 +5,7 @@ same client:
   (1) single-stream decode tokens/s,
   (2) aggregate tokens/s with N concurrent streams,
   (3) wall time of 20 one-token requests alternating between two models (the peer reloads
-      each time),
+      each time), after one warm-up request to each model,
   (4) single-stream decode tokens/s through the manager / raw ``mlx_lm.stream_generate``
       in-process on the same model and prompt.
 
@@ -69,6 +69,10 @@ async def concurrent(url: str, model: str, tokens: int, streams: int) -> float:
 
 async def alternate(url: str, models: list[str], requests: int) -> float:
     async with httpx.AsyncClient(timeout=600) as client:
+        # One warm-up request per model, on both servers alike: the timed part measures
+        # switching between models, not a model's first load or its first prompt.
+        for model in dict.fromkeys(models):
+            await stream_chat(client, url, chat(model, 1))
         started = time.perf_counter()
         # One token each: the time is the switch (a reload for a single-model server).
         for i in range(requests):

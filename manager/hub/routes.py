@@ -23,6 +23,7 @@ from shared_schemas.hub import (
     VariantFormat,
 )
 from shared_schemas.library import HUB_ID_PATH_PATTERN, MODEL_ID_PATH_PATTERN
+from shared_schemas.responses import ModelResponse
 
 router = APIRouter(tags=["hub"])
 
@@ -78,7 +79,7 @@ async def search_hub(
             "badges; the listing alone gives family and quantization."
         ),
     ] = False,
-) -> HubSearchPage:
+) -> ModelResponse:
     query = SearchQuery(
         q=q or None,
         author=author,
@@ -87,7 +88,7 @@ async def search_hub(
         sort=sort,
         limit=limit,
     )
-    return await hub.search(query, cursor=cursor, configs=configs)
+    return ModelResponse(await hub.search(query, cursor=cursor, configs=configs))
 
 
 @router.get(

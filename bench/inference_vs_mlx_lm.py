@@ -1,15 +1,19 @@
 """Inference throughput: modelyard's inference server vs ``mlx_lm.server`` on the same model.
 
-One run, one JSON line. Each server runs alone (one at a time) on the same machine with the
-same client:
+One run, one JSON line. Both servers and the manager are started on the same machine and
+measured one at a time with the same client, taking turns round by round (the order rotates
+each round), so that drift on a shared machine hits every side alike:
   (1) single-stream decode tokens/s,
   (2) aggregate tokens/s with N concurrent streams,
   (3) wall time of 20 one-token requests alternating between two models (the peer reloads
       each time), after one warm-up request to each model,
   (4) single-stream decode tokens/s through the manager / raw ``mlx_lm.stream_generate``
-      in-process on the same model and prompt.
+      in-process (in this process, between the servers' turns) on the same model and prompt.
+An idle server is not touched while another is measured. Each figure is the median over the
+rounds; the per-round ratios are printed too.
 
     python bench/inference_vs_mlx_lm.py [--shape bench] [--tokens 128] [--streams 8]
+        [--rounds 3] [--concurrent-rounds 2] [--switch-rounds 2]
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emit, median, stream_chat
-from modelyard_dev.procs import base_env, free_port, inference_service, manager_service
+from modelyard_dev.procs import base_env, free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import preset, write_model
 
 PROMPT = "Write a long story about a fox who learns to sail."
@@ -130,27 +134,42 @@ class Peer:
                 self.proc.wait()
 
 
-def raw_decode_tps(model_path: Path, tokens: int) -> float:
-    """Decode tokens/s of ``mlx_lm.stream_generate`` in this process (no server)."""
-    from mlx_lm import load, stream_generate
+class Raw:
+    """``mlx_lm.stream_generate`` in this process, on a model loaded once."""
 
-    loaded = load(str(model_path))
-    model, tokenizer = loaded[0], loaded[1]
-    prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": PROMPT}], add_generation_prompt=True
-    )
-    rates = []
-    for _ in range(3):
+    def __init__(self, model_path: Path, tokens: int) -> None:
+        from mlx_lm import load
+
+        loaded = load(str(model_path))
+        self.model, self.tokenizer = loaded[0], loaded[1]
+        self.prompt = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": PROMPT}], add_generation_prompt=True
+        )
+        self.tokens = tokens
+        self.decode_tps(8)  # warm-up
+
+    def decode_tps(self, tokens: int | None = None) -> float:
+        from mlx_lm import stream_generate
+
         first = last = 0.0
         count = 0
-        for _response in stream_generate(model, tokenizer, prompt, max_tokens=tokens):
+        for _response in stream_generate(
+            self.model, self.tokenizer, self.prompt, max_tokens=tokens or self.tokens
+        ):
             now = time.perf_counter()
             first = first or now
             last = now
             count += 1
-        rates.append((count - 1) / (last - first))
-    del model
-    return median(rates)
+        return (count - 1) / (last - first)
+
+
+def rotated(items: list[Any], by: int) -> list[Any]:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def ratios(top: list[float], bottom: list[float]) -> list[float]:
+    return [round(a / b, 3) for a, b in zip(top, bottom, strict=True)]
 
 
 def main() -> None:
@@ -159,7 +178,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--switches", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrent-rounds", type=int, default=2)
+    parser.add_argument("--switch-rounds", type=int, default=2)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
@@ -168,19 +189,6 @@ def main() -> None:
         shape = preset(args.shape)
         paths = [write_model(models / f"bench-{i}", shape, seed=i) for i in range(2)]
         ids = [f"local/bench-{i}" for i in range(2)]
-
-        peer: dict[str, float] = {}
-        with Peer(paths[0], root / "peer.log") as p:
-            url = p.url + "/v1/chat/completions"
-            peer["single_tps"] = asyncio.run(single(url, str(paths[0]), args.tokens, args.runs))
-            peer["concurrent_tps"] = asyncio.run(
-                concurrent(url, str(paths[0]), args.tokens, args.streams)
-            )
-            peer["switch_wall_s"] = asyncio.run(
-                alternate(url, [str(p) for p in paths], args.switches)
-            )
-
-        ours: dict[str, float] = {}
         inference = inference_service(
             {"MLX_SERVER_MODELS_DIRS": str(models), "MLX_SERVER_HF_CACHE_DIR": str(root / "hf")},
             log_dir=root,
@@ -192,26 +200,57 @@ def main() -> None:
             },
             log_dir=root,
         )
-        inference.start()
-        try:
-            url = inference.url + "/v1/chat/completions"
-            ours["single_tps"] = asyncio.run(single(url, ids[0], args.tokens, args.runs))
-            ours["concurrent_tps"] = asyncio.run(concurrent(url, ids[0], args.tokens, args.streams))
-            ours["switch_wall_s"] = asyncio.run(alternate(url, ids, args.switches))
-            # The same requests on one model: what switching would cost if it were free.
-            ours["no_switch_wall_s"] = asyncio.run(alternate(url, [ids[0], ids[0]], args.switches))
-            manager.start()
-            try:
-                ours["manager_single_tps"] = asyncio.run(
-                    single(manager.url + "/v1/chat/completions", ids[0], args.tokens, args.runs)
-                )
-            finally:
-                manager.stop()
-        finally:
-            inference.stop()
+        chat_path = "/v1/chat/completions"
+        with Peer(paths[0], root / "peer.log") as peer, running(inference, manager):
+            raw = Raw(paths[0], args.tokens)
+            # name -> (url, model id as that server names it)
+            servers = {
+                "peer": (peer.url + chat_path, str(paths[0])),
+                "modelyard": (inference.url + chat_path, ids[0]),
+                "manager": (manager.url + chat_path, ids[0]),
+            }
+            single_tps: dict[str, list[float]] = {name: [] for name in [*servers, "raw"]}
+            for r in range(args.rounds):
+                for name in rotated([*servers, "raw"], r):
+                    if name == "raw":
+                        single_tps[name].append(raw.decode_tps())
+                    else:
+                        url, model = servers[name]
+                        single_tps[name].append(asyncio.run(single(url, model, args.tokens, 1)))
+            concurrent_tps: dict[str, list[float]] = {"peer": [], "modelyard": []}
+            for r in range(args.concurrent_rounds):
+                for name in rotated(["peer", "modelyard"], r):
+                    url, model = servers[name]
+                    concurrent_tps[name].append(
+                        asyncio.run(concurrent(url, model, args.tokens, args.streams))
+                    )
+            # Switching last: it leaves the peer holding the second model.
+            switch_s: dict[str, list[float]] = {"peer": [], "modelyard": [], "no_switch": []}
+            peer_models = [str(path) for path in paths]
+            ours_url = servers["modelyard"][0]
+            for r in range(args.switch_rounds):
+                for name in rotated(["peer", "modelyard", "no_switch"], r):
+                    if name == "peer":
+                        run = alternate(servers["peer"][0], peer_models, args.switches)
+                    elif name == "modelyard":
+                        run = alternate(ours_url, ids, args.switches)
+                    else:  # the same requests on one model: what switching costs if it is free
+                        run = alternate(ours_url, [ids[0], ids[0]], args.switches)
+                    switch_s[name].append(asyncio.run(run))
 
-        raw = raw_decode_tps(paths[0], args.tokens)
-
+    peer_fig = {
+        "single_tps": median(single_tps["peer"]),
+        "concurrent_tps": median(concurrent_tps["peer"]),
+        "switch_wall_s": median(switch_s["peer"]),
+    }
+    ours_fig = {
+        "single_tps": median(single_tps["modelyard"]),
+        "concurrent_tps": median(concurrent_tps["modelyard"]),
+        "switch_wall_s": median(switch_s["modelyard"]),
+        "no_switch_wall_s": median(switch_s["no_switch"]),
+        "manager_single_tps": median(single_tps["manager"]),
+    }
+    raw_tps = median(single_tps["raw"])
     emit(
         {
             "benchmark": "inference_vs_mlx_lm",
@@ -219,15 +258,27 @@ def main() -> None:
             "model_shape": args.shape,
             "tokens": args.tokens,
             "streams": args.streams,
-            "peer": peer,
-            "modelyard": ours,
-            "raw_stream_generate_tps": raw,
-            "ratio_single": ours["single_tps"] / peer["single_tps"],
-            "ratio_concurrent": ours["concurrent_tps"] / peer["concurrent_tps"],
-            "switch_speedup": peer["switch_wall_s"] / ours["switch_wall_s"],
+            "rounds": {
+                "single": args.rounds,
+                "concurrent": args.concurrent_rounds,
+                "switch": args.switch_rounds,
+            },
+            "peer": peer_fig,
+            "modelyard": ours_fig,
+            "raw_stream_generate_tps": raw_tps,
+            "ratio_single": ours_fig["single_tps"] / peer_fig["single_tps"],
+            "ratio_concurrent": ours_fig["concurrent_tps"] / peer_fig["concurrent_tps"],
+            "switch_speedup": peer_fig["switch_wall_s"] / ours_fig["switch_wall_s"],
             # The best any server could do here: the peer's time over requests with no switch.
-            "switch_speedup_bound": peer["switch_wall_s"] / ours["no_switch_wall_s"],
-            "ratio_manager_vs_raw": ours["manager_single_tps"] / raw,
+            "switch_speedup_bound": peer_fig["switch_wall_s"] / ours_fig["no_switch_wall_s"],
+            "ratio_manager_vs_raw": ours_fig["manager_single_tps"] / raw_tps,
+            "ratio_manager_vs_direct": ours_fig["manager_single_tps"] / ours_fig["single_tps"],
+            "by_round": {
+                "single": ratios(single_tps["modelyard"], single_tps["peer"]),
+                "concurrent": ratios(concurrent_tps["modelyard"], concurrent_tps["peer"]),
+                "switch": ratios(switch_s["peer"], switch_s["modelyard"]),
+                "manager_vs_raw": ratios(single_tps["manager"], single_tps["raw"]),
+            },
             "targets": {
                 "ratio_single": 0.95,
                 "ratio_concurrent": 1.0,

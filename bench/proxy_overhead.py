@@ -2,8 +2,14 @@
 
 200 sequential non-streaming chat completions with ``max_tokens=1`` and 20 streamed requests
 of 64 tokens, on the tiny model, both paths in one run. Prints one JSON line: p50/p99 latency
-of each path, the added p50 (ms), and the streamed tokens/s ratio (manager / direct). The two
-paths take turns, request by request, so drift on the machine hits both alike.
+of each path, the added p50 (ms), and the streamed tokens/s ratio (manager / direct). The
+paths take turns, request by request (the order alternating), so drift on the machine hits
+them alike.
+
+The streams also take a third path, ``bench/byte_relay.py``: a process that copies bytes
+between the sockets and does nothing else. Its ratio (``floor_stream_tps_ratio``) is what any
+proxy in the manager's place costs on this machine in this run, before it does any work of its
+own.
 
     python bench/proxy_overhead.py [--requests 200] [--streams 20]
 """
@@ -12,9 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emit, median, percentile, stream_chat
-from modelyard_dev.procs import inference_service, manager_service, running
+from modelyard_dev.procs import free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import TINY, write_model
 
 MODEL = "local/tiny"
@@ -49,20 +59,48 @@ def latencies(base: str, n: int) -> list[float]:
     return out
 
 
-async def stream_rates(direct_base: str, manager_base: str, n: int) -> tuple[float, float]:
-    """Median tokens/s of ``n`` streams on each path, the two paths taking turns."""
-    rates: dict[str, list[float]] = {direct_base: [], manager_base: []}
-    async with (
-        httpx.AsyncClient(base_url=direct_base, timeout=120) as direct,
-        httpx.AsyncClient(base_url=manager_base, timeout=120) as proxied,
-    ):
-        for client in (direct, proxied):  # warm both connections
+async def stream_rates(bases: dict[str, str], n: int) -> dict[str, float]:
+    """Median tokens/s of ``n`` streams on each path, the paths taking turns."""
+    rates: dict[str, list[float]] = {name: [] for name in bases}
+    clients = {name: httpx.AsyncClient(base_url=base, timeout=120) for name, base in bases.items()}
+    try:
+        for client in clients.values():  # warm every connection
             await stream_chat(client, "/v1/chat/completions", body(8))
-        for _ in range(n):
-            for base, client in ((direct_base, direct), (manager_base, proxied)):
-                r = await stream_chat(client, "/v1/chat/completions", body(64))
-                rates[base].append(r.tokens / (r.ended - r.started))
-    return median(rates[direct_base]), median(rates[manager_base])
+        for i in range(n):
+            names = list(clients) if i % 2 == 0 else list(reversed(clients))
+            for name in names:
+                r = await stream_chat(clients[name], "/v1/chat/completions", body(64))
+                rates[name].append(r.tokens / (r.ended - r.started))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return {name: median(values) for name, values in rates.items()}
+
+
+@contextlib.contextmanager
+def byte_relay(upstream_port: int) -> Iterator[str]:
+    port = free_port()
+    relay = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("byte_relay.py")),
+            str(port),
+            str(upstream_port),
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline or relay.poll() is not None:
+                raise RuntimeError("the byte relay did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        relay.kill()
+        relay.wait()
 
 
 def main() -> None:
@@ -94,9 +132,10 @@ def main() -> None:
             for _ in range(4):
                 direct += latencies(inference.url, args.requests // 4)
                 proxied += latencies(manager.url, args.requests // 4)
-            direct_rate, proxied_rate = asyncio.run(
-                stream_rates(inference.url, manager.url, args.streams)
-            )
+            with byte_relay(inference.port) as relay_url:
+                bases = {"direct": inference.url, "manager": manager.url, "relay": relay_url}
+                rates = asyncio.run(stream_rates(bases, args.streams))
+    direct_rate, proxied_rate = rates["direct"], rates["manager"]
     emit(
         {
             "benchmark": "proxy_overhead",
@@ -109,6 +148,7 @@ def main() -> None:
             "direct_stream_tps": direct_rate,
             "manager_stream_tps": proxied_rate,
             "stream_tps_ratio": proxied_rate / direct_rate,
+            "floor_stream_tps_ratio": rates["relay"] / direct_rate,
             "targets": {"added_p50_ms": 2.0, "stream_tps_ratio": 0.97},
         }
     )

@@ -36,7 +36,7 @@ from manager.metrics import ManagerMetrics
 from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
-from manager.proxy.upstream import make_upstream_session
+from manager.proxy.upstream import make_upstream_pool
 from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
 from shared_schemas.observability import RequestContextMiddleware
 from shared_schemas.service_errors import (
@@ -76,8 +76,8 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.engine = engine
             app.state.sessions = make_sessionmaker(engine)
             app.state.http = http
-            upstream = make_upstream_session(settings)
-            stack.push_async_callback(upstream.close)
+            upstream = make_upstream_pool(settings)
+            stack.push_async_callback(upstream.aclose)
             app.state.upstream = upstream
             app.state.inference = InferenceClient(http)
             # Background services (each enters its own context on the stack).

@@ -4,14 +4,16 @@ This is a plain ASGI application (``Forwarder``), not a FastAPI handler: the pro
 every token of every stream, so it skips dependency resolution, the ``Request`` object and
 ``StreamingResponse`` (whose task group costs more than the forwarding itself).
 
-- The body is read once (the app's body cap has bounded it already) and sent unchanged.
+- The body is read once (the app's body cap has bounded it already) and sent unchanged over
+  the proxy's own connection pool (``upstream.py``).
 - Connection failures before any response (refused, connect timeout, a pooled connection the
   server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
   envelope with ``Retry-After``. An answer that cannot be read (not HTTP, cut off before its
   headers) is 502 ``BAD_GATEWAY``.
-- The response is streamed as it arrives (no re-encoding, no buffering) with
-  ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets a final
-  ``data: {"error": ...}`` frame.
+- The response is streamed as it arrives (no re-encoding, no buffering: what has arrived is
+  written at once, several chunks in one write when they came while the last write was under
+  way) with ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets
+  a final ``data: {"error": ...}`` frame.
 - One watcher per request listens for the client's disconnect, before the first byte (a
   non-streamed completion sends nothing until it is done) and during the stream; it cancels
   the forwarding, and the upstream connection is closed, so the inference server stops
@@ -27,7 +29,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from starlette.types import Message, Receive, Scope, Send
 from tenacity import (
     AsyncRetrying,
@@ -39,6 +40,13 @@ from tenacity import (
 
 from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
 from manager.metrics import ManagerMetrics
+from manager.proxy.upstream import (
+    Exchange,
+    UpstreamBroken,
+    UpstreamClosed,
+    UpstreamPool,
+    UpstreamUnreachable,
+)
 from manager.settings import ManagerSettings
 from shared_schemas.errors import envelope
 from shared_schemas.observability import current_request_id
@@ -47,7 +55,7 @@ from shared_schemas.service_errors import send_envelope
 logger = logging.getLogger(__name__)
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
-# client library or the server sets again.
+# proxy sets again.
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -62,76 +70,69 @@ HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
-REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id"}
+# ``expect``: the body has been read already, so there is nothing to continue.
+REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id", b"expect"}
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
 # Failures before any response: nothing was generated, so the request can be sent again.
-RETRYABLE = (
-    aiohttp.ClientConnectorError,
-    aiohttp.ConnectionTimeoutError,
-    aiohttp.ServerDisconnectedError,
-)
-# Failures while the body streams.
-DROPPED = (aiohttp.ClientError, asyncio.TimeoutError)
+RETRYABLE = (UpstreamUnreachable, UpstreamClosed)
 
 CLIENT_CLOSED_REQUEST = 499
 
 
-def request_headers(scope: Scope) -> dict[str, str]:
+def request_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The client's headers minus hop-by-hop and credentials, plus the request id."""
-    headers = {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in scope["headers"]
-        if k.lower() not in REQUEST_DROP
-    }
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in REQUEST_DROP]
     request_id = current_request_id()
     if request_id:
-        headers["x-request-id"] = request_id
+        headers.append((b"x-request-id", request_id.encode("latin-1")))
     return headers
 
 
-def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
-    headers = [(k.lower(), v) for k, v in upstream.raw_headers if k.lower() not in RESPONSE_DROP]
+def response_headers(upstream: Exchange) -> list[tuple[bytes, bytes]]:
+    headers = [(k, v) for k, v in upstream.headers if k not in RESPONSE_DROP]
     headers.append((b"x-accel-buffering", b"no"))
     return headers
 
 
 async def open_upstream(
-    session: aiohttp.ClientSession,
-    url: str,
-    headers: dict[str, str],
+    pool: UpstreamPool,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
     body: bytes,
     settings: ManagerSettings,
     metrics: ManagerMetrics,
-) -> aiohttp.ClientResponse:
-    """Send the request upstream and return the response with its body not yet read."""
+) -> Exchange:
+    """Send the request upstream and return the exchange with its body not yet read."""
 
-    async def send() -> aiohttp.ClientResponse:
-        return await session.request("POST", url, headers=headers, data=body)
+    async def send() -> Exchange:
+        return await pool.request(b"POST", target, headers, body)
 
     try:
         return await _with_retries(send, settings, metrics)
-    except DROPPED as exc:  # after the request went out: a broken or garbled answer
+    except UpstreamBroken as exc:  # after the request went out: a broken or garbled answer
         metrics.proxy_upstream_errors.labels("invalid").inc()
         raise UpstreamError(
             "the inference server's answer could not be read",
-            details={"inference_url": settings.inference_url, "reason": type(exc).__name__},
+            details={"inference_url": settings.inference_url, "reason": exc.reason},
             resolution_steps=["Check the inference server's log for this request id."],
         ) from exc
 
 
 async def _with_retries(
-    send: Callable[[], Awaitable[aiohttp.ClientResponse]],
+    send: Callable[[], Awaitable[Exchange]],
     settings: ManagerSettings,
     metrics: ManagerMetrics,
-) -> aiohttp.ClientResponse:
+) -> Exchange:
     try:  # the common case, without the retry machinery
         return await send()
     except RETRYABLE as exc:
         if settings.proxy_connect_retries == 0:
             raise _unreachable(settings, metrics, exc) from exc
         metrics.proxy_retries.inc()
-        await asyncio.sleep(settings.proxy_retry_wait_s)
+        if isinstance(exc, UpstreamUnreachable):
+            await asyncio.sleep(settings.proxy_retry_wait_s)
+        # else: a kept-alive connection the server had closed; a new one is tried at once
 
     def count_retry(_state: RetryCallState) -> None:
         metrics.proxy_retries.inc()
@@ -152,13 +153,15 @@ async def _with_retries(
 
 
 def _unreachable(
-    settings: ManagerSettings, metrics: ManagerMetrics, exc: Exception
+    settings: ManagerSettings,
+    metrics: ManagerMetrics,
+    exc: UpstreamUnreachable | UpstreamClosed,
 ) -> ServiceUnavailableError:
     metrics.proxy_upstream_errors.labels("unreachable").inc()
     return ServiceUnavailableError(
         "the inference server is not reachable",
         headers={"Retry-After": "2"},
-        details={"inference_url": settings.inference_url, "reason": type(exc).__name__},
+        details={"inference_url": settings.inference_url, "reason": exc.reason},
         resolution_steps=[
             "Start the inference server (python -m inference_server, or the Procfile).",
             "Check MODEL_MANAGER_INFERENCE_URL.",
@@ -188,7 +191,7 @@ class _Forwarding:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         state = scope["app"].state
-        self.session: aiohttp.ClientSession = state.upstream
+        self.pool: UpstreamPool = state.upstream
         self.settings: ManagerSettings = state.settings
         self.metrics: ManagerMetrics = state.metrics
         self.scope = scope
@@ -229,14 +232,14 @@ class _Forwarding:
                 return
 
     async def _forward(self, body: bytes) -> None:
-        url = self.settings.inference_url.rstrip("/") + self.path
+        target = self.path.encode()
         query = self.scope.get("query_string", b"")
         if query:
-            url = f"{url}?{query.decode('latin-1')}"
+            target += b"?" + query
         headers = request_headers(self.scope)
         try:
             upstream = await open_upstream(
-                self.session, url, headers, body, self.settings, self.metrics
+                self.pool, target, headers, body, self.settings, self.metrics
             )
         except ManagerError as exc:
             logger.error("POST %s failed: %s", self.path, exc.message)
@@ -244,12 +247,10 @@ class _Forwarding:
             return
         try:
             await self._relay(upstream)
-        except BaseException:
-            upstream.close()  # unread: close the connection, so the server stops generating
-            raise
-        upstream.release()
+        finally:
+            upstream.close()  # no-op when the answer was read to the end (then it is reused)
 
-    async def _relay(self, upstream: aiohttp.ClientResponse) -> None:
+    async def _relay(self, upstream: Exchange) -> None:
         send = self.send
         self.started = True
         await send(
@@ -259,14 +260,15 @@ class _Forwarding:
                 "headers": response_headers(upstream),
             }
         )
+        next_chunk = upstream.next_chunk
         try:
-            async for chunk in upstream.content.iter_any():
+            while chunk := await next_chunk():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except DROPPED as exc:
+        except UpstreamBroken as exc:
             upstream.close()
             self.metrics.proxy_upstream_errors.labels("dropped").inc()
-            logger.warning("inference server dropped a response: %s", type(exc).__name__)
-            if upstream.content_type == "text/event-stream":
+            logger.warning("inference server dropped a response: %s", exc.reason)
+            if upstream.content_type == b"text/event-stream":
                 frame = _error_frame("the inference server closed the stream before it finished")
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -12,8 +12,12 @@ each round), so that drift on a shared machine hits every side alike:
 An idle server is not touched while another is measured. Each figure is the median over the
 rounds; the per-round ratios are printed too.
 
+With ``--cpu-float32`` modelyard's server runs with ``MLX_SERVER_CPU_FLOAT32=true`` (float16
+weights upcast to float32 on the CPU backend; the peer keeps float16): not like for like, but
+what that setting buys on this machine.
+
     python bench/inference_vs_mlx_lm.py [--shape bench] [--tokens 128] [--streams 8]
-        [--rounds 3] [--concurrent-rounds 2] [--switch-rounds 2]
+        [--rounds 3] [--concurrent-rounds 2] [--switch-rounds 2] [--cpu-float32]
 """
 
 from __future__ import annotations
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrent-rounds", type=int, default=2)
     parser.add_argument("--switch-rounds", type=int, default=2)
+    parser.add_argument("--cpu-float32", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
@@ -190,7 +195,11 @@ def main() -> None:
         paths = [write_model(models / f"bench-{i}", shape, seed=i) for i in range(2)]
         ids = [f"local/bench-{i}" for i in range(2)]
         inference = inference_service(
-            {"MLX_SERVER_MODELS_DIRS": str(models), "MLX_SERVER_HF_CACHE_DIR": str(root / "hf")},
+            {
+                "MLX_SERVER_MODELS_DIRS": str(models),
+                "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
+                "MLX_SERVER_CPU_FLOAT32": "true" if args.cpu_float32 else "false",
+            },
             log_dir=root,
         )
         manager = manager_service(
@@ -256,6 +265,7 @@ def main() -> None:
             "benchmark": "inference_vs_mlx_lm",
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
             "model_shape": args.shape,
+            "cpu_float32": args.cpu_float32,
             "tokens": args.tokens,
             "streams": args.streams,
             "rounds": {

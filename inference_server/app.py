@@ -54,6 +54,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             max_memory_bytes=settings.max_memory_bytes,
             max_models=settings.max_models,
             idle_ttl_s=settings.idle_ttl_s,
+            cpu_float32=settings.cpu_float32,
             metrics=metrics,
         )
         app.state.settings = settings

@@ -61,6 +61,12 @@ class InferenceSettings(BaseSettings):
     idle_ttl_s: float = Field(
         default=0, ge=0, description="Unload idle models after this; 0 = never."
     )
+    cpu_float32: bool = Field(
+        default=False,
+        description="On the CPU backend, upcast float16 models to float32 as they load (when "
+        "the copy fits in the budget): about twice as fast for one stream, slower for batches "
+        "of four and more, twice the memory.",
+    )
 
     # Generation
     default_max_tokens: int = Field(default=512, ge=1)

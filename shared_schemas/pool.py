@@ -28,6 +28,11 @@ class SlotInfo(BaseModel):
     load_count: int = 0
     keep_alive_until: float | None = None
     tokens_generated: int = Field(default=0, description="Tokens generated since the load.")
+    compute_dtype: str | None = Field(
+        default=None,
+        description="The dtype the loaded weights compute in (float32 when a float16 model "
+        "was upcast on the CPU backend, MLX_SERVER_CPU_FLOAT32).",
+    )
     error: str | None = None
 
 

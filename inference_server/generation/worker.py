@@ -31,6 +31,25 @@ from inference_server.metrics import InferenceMetrics
 logger = logging.getLogger(__name__)
 
 
+def on_cpu_backend() -> bool:
+    """Whether MLX computes on the CPU here (``mlx[cpu]``), not on a GPU (Metal, CUDA)."""
+    import mlx.core as mx
+
+    return bool(mx.default_device().type == mx.DeviceType.cpu)
+
+
+def _compute_dtype(model: Any) -> str | None:
+    """The dtype of the model's floating-point weights (the first one found), e.g. float32."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    arrays: Any = tree_flatten(model.parameters())
+    for _name, array in arrays:
+        if mx.issubdtype(array.dtype, mx.floating):
+            return str(array.dtype).removeprefix("mlx.core.")
+    return None
+
+
 @dataclass
 class Runtime:
     """A loaded model and its batch."""
@@ -40,6 +59,7 @@ class Runtime:
     tokenizer: Any
     generator: Any
     prompt_cache: Any = None
+    compute_dtype: str | None = None
     jobs: dict[int, _JobState] = field(default_factory=dict)
     tokens_generated: int = 0
 
@@ -131,14 +151,23 @@ class MLXWorker:
         self._commands.put(("wake", None))
 
     # ---- model management (run through ``call``) ----------------------------------------
-    def load_runtime(self, model_id: str, path: str) -> tuple[Runtime, int]:
-        """Load a model on the worker; returns the runtime and the memory it took."""
+    def load_runtime(
+        self, model_id: str, path: str, *, float32: bool = False
+    ) -> tuple[Runtime, int]:
+        """Load a model on the worker; returns the runtime and the memory it took.
+
+        With ``float32`` its float16 weights are upcast as they load (see
+        ``pool/precision.py``): lazily, so the float16 copy never sits in memory whole.
+        """
         import mlx.core as mx
         from mlx_lm import load
 
         before = mx.get_active_memory()
-        loaded: Any = load(path)
+        loaded: Any = load(path, lazy=True)
         model, tokenizer = loaded[0], loaded[1]
+        if float32:
+            model.set_dtype(mx.float32, predicate=lambda dtype: dtype == mx.float16)
+        mx.eval(model.parameters())
         generator = self._new_generator(model, tokenizer)
         mx.synchronize()
         used = max(0, mx.get_active_memory() - before)
@@ -148,6 +177,7 @@ class MLXWorker:
             tokenizer=tokenizer,
             generator=generator,
             prompt_cache=self._new_prompt_cache(),
+            compute_dtype=_compute_dtype(model),
         )
         self._runtimes[model_id] = runtime
         return runtime, used

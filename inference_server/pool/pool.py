@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from inference_server.errors import InferenceError, ModelLoadError, PoolBusyError
-from inference_server.generation.worker import MLXWorker, Runtime
+from inference_server.generation.worker import MLXWorker, Runtime, on_cpu_backend
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.eviction import SlotView, choose_victims, expired
+from inference_server.pool.precision import estimated_bytes, upcast_to_float32
 from inference_server.pool.resolve import ResolvedModel, resolve_model
 from inference_server.pool.slot import Slot
 from shared_schemas.pool import PoolStatus, SlotState
@@ -38,6 +39,7 @@ class ModelPool:
         max_memory_bytes: int,
         max_models: int,
         idle_ttl_s: float = 0.0,
+        cpu_float32: bool = False,
         metrics: InferenceMetrics | None = None,
     ) -> None:
         self._metrics = metrics or InferenceMetrics()
@@ -47,6 +49,8 @@ class ModelPool:
         self.max_memory_bytes = max_memory_bytes
         self.max_models = max_models
         self.idle_ttl_s = idle_ttl_s
+        self.cpu_float32 = cpu_float32
+        self._cpu_backend: bool | None = None
         self._slots: dict[str, Slot] = {}
         self._lock = asyncio.Lock()
         self._load_counts: dict[str, int] = {}
@@ -104,8 +108,9 @@ class ModelPool:
                 slot = self._slots.get(model_id)
                 if slot is None:
                     resolved = await asyncio.to_thread(self.resolve, model_id)
-                    await self._make_room(resolved.weight_bytes)
-                    slot = self._new_slot(resolved)
+                    float32 = self._upcast(resolved)
+                    await self._make_room(estimated_bytes(resolved.weight_bytes, upcast=float32))
+                    slot = self._new_slot(resolved, float32=float32)
                 if slot.state == SlotState.UNLOADING:
                     pending = slot
                 else:
@@ -129,14 +134,26 @@ class ModelPool:
                 slot.active += 1
             return slot
 
-    def _new_slot(self, resolved: ResolvedModel) -> Slot:
+    def _upcast(self, resolved: ResolvedModel) -> bool:
+        if self._cpu_backend is None:
+            self._cpu_backend = on_cpu_backend()
+        return upcast_to_float32(
+            resolved.config,
+            resolved.weight_bytes,
+            enabled=self.cpu_float32,
+            cpu_backend=self._cpu_backend,
+            budget_bytes=self.max_memory_bytes,
+        )
+
+    def _new_slot(self, resolved: ResolvedModel, *, float32: bool) -> Slot:
         loop = asyncio.get_running_loop()
         slot = Slot(
             id=resolved.id,
             path=str(resolved.path),
-            estimated_bytes=resolved.weight_bytes,
+            estimated_bytes=estimated_bytes(resolved.weight_bytes, upcast=float32),
             context_length=resolved.context_length,
             ready=loop.create_future(),
+            float32=float32,
         )
         self._slots[resolved.id] = slot
         self._spawn(self._load(slot))
@@ -146,7 +163,7 @@ class ModelPool:
         started = time.perf_counter()
         try:
             runtime, used = await self._worker.call(
-                lambda: self._worker.load_runtime(slot.id, slot.path)
+                lambda: self._worker.load_runtime(slot.id, slot.path, float32=slot.float32)
             )
         except Exception as exc:
             logger.warning("loading %s failed: %s", slot.id, exc)

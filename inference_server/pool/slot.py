@@ -21,6 +21,7 @@ class Slot:
     estimated_bytes: int
     context_length: int | None
     ready: asyncio.Future[None]
+    float32: bool = False
     state: SlotState = SlotState.LOADING
     pinned: bool = False
     memory_bytes: int = 0
@@ -58,5 +59,6 @@ class Slot:
             load_count=self.load_count,
             keep_alive_until=self.keep_alive_until,
             tokens_generated=tokens,
+            compute_dtype=getattr(self.runtime, "compute_dtype", None) if self.runtime else None,
             error=self.error,
         )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from inference_server.errors import ModelNotFoundError, ModelNotLoadableError, PoolBusyError
+from inference_server.generation.events import Done, Failed, Job
+from inference_server.generation.sampling import SamplingParams
 from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
 from shared_schemas.pool import SlotState
@@ -166,3 +168,31 @@ async def test_failed_load_answers_every_waiter(worker: MLXWorker, tmp_path: Pat
     )
     assert all(isinstance(r, Exception) for r in results)
     assert pool.status().slots == []
+
+
+@pytest.mark.parametrize(("cpu_float32", "dtype"), [(False, "float16"), (True, "float32")])
+async def test_float16_model_upcast_on_the_cpu_backend_when_asked(
+    worker: MLXWorker, models_dir: Path, tmp_path: Path, cpu_float32: bool, dtype: str
+) -> None:
+    pool = make_pool(worker, models_dir, tmp_path, cpu_float32=cpu_float32)
+    slot = await pool.ensure_ready("local/tiny-a")
+    resolved = pool.resolve("local/tiny-a")
+    (info,) = pool.status().slots
+    assert info.compute_dtype == dtype
+    assert info.estimated_bytes == resolved.weight_bytes * (2 if cpu_float32 else 1)
+    assert info.memory_bytes >= resolved.weight_bytes * (2 if cpu_float32 else 1) * 0.9
+    job = Job(
+        model_id=slot.id,
+        prompt=[1, 5, 9, 12],
+        max_tokens=6,
+        params=SamplingParams(temperature=0.0),
+        stop=[],
+        loop=asyncio.get_running_loop(),
+    )
+    worker.submit(job)
+    events: list[object] = []
+    while not any(isinstance(e, Done | Failed) for e in events):
+        events += await asyncio.wait_for(job.queue.get(), 30)
+    done = next(e for e in events if isinstance(e, Done | Failed))
+    assert isinstance(done, Done) and done.completion_tokens == 6  # the model generates
+    await pool.close()

@@ -367,28 +367,40 @@ class UpstreamPool:
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> Exchange:
         """Send the request (``target``: path and query); return once the answer's head has
-        arrived. ``headers`` must already be free of hop-by-hop headers."""
-        request = self._request_bytes(method, target, headers, body)
-        await self._slots.acquire()
-        try:
-            connection = await self._connection()
-        except BaseException:
-            self._slots.release()
-            raise
-        exchange = connection.start(request, self.read_timeout_s, self._slots.release)
-        try:
-            await exchange.head()
-        except BaseException:
-            exchange.close()
-            raise
-        return exchange
+        arrived. ``headers`` must already be free of hop-by-hop headers.
 
-    async def _connection(self) -> _Connection:
+        A kept-alive connection that the server closed as the request went out answers
+        nothing (the request was not taken): it is sent once more, on a new connection.
+        """
+        request = self._request_bytes(method, target, headers, body)
+        for reuse in (True, False):
+            await self._slots.acquire()
+            try:
+                connection, reused = await self._connection(reuse=reuse)
+            except BaseException:
+                self._slots.release()
+                raise
+            exchange = connection.start(request, self.read_timeout_s, self._slots.release)
+            try:
+                await exchange.head()
+            except UpstreamClosed:
+                exchange.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                exchange.close()
+                raise
+            return exchange
+        raise AssertionError("unreachable")  # pragma: no cover - the second try raises
+
+    async def _connection(self, *, reuse: bool) -> tuple[_Connection, bool]:
+        """An idle connection (when ``reuse``) or a new one, and whether it was reused."""
         now = time.monotonic()
-        while self._idle_connections:
+        while reuse and self._idle_connections:
             connection = self._idle_connections.pop()
             if not connection.closed and now - connection.idle_since < IDLE_TIMEOUT_S:
-                return connection
+                return connection, True
             connection.abort()
         loop = asyncio.get_running_loop()
         target = self.target
@@ -406,7 +418,7 @@ class UpstreamPool:
         except OSError as exc:  # refused, unreachable, no such host, TLS failure
             raise UpstreamUnreachable(type(exc).__name__) from exc
         self._open.add(connection)
-        return connection
+        return connection, False
 
     def _idle(self, connection: _Connection) -> None:
         self._idle_connections.append(connection)

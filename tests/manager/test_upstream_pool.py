@@ -274,3 +274,18 @@ async def test_connections_are_bounded() -> None:
         await pool.aclose()
     assert sorted(body for _status, body in results) == [str(i).encode() for i in range(6)]
     assert server.most_open <= 2
+
+
+async def test_request_lost_on_a_kept_alive_connection_is_sent_again() -> None:
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = await read_request(reader)
+        writer.write(answer(body))
+        await writer.drain()
+        await read_request(reader)  # the next request on this connection: dropped unanswered
+
+    async with raw_server(answer_once) as (server, url):
+        pool = pool_for(url)
+        assert await read_all(pool, b"first") == (200, b"first")
+        assert await read_all(pool, b"second") == (200, b"second")
+        await pool.aclose()
+    assert server.connections == 2

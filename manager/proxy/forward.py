@@ -6,8 +6,8 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
 
 - The body is read once (the app's body cap has bounded it already) and sent unchanged over
   the proxy's own connection pool (``upstream.py``).
-- Connection failures before any response (refused, connect timeout, a pooled connection the
-  server closed) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
+- Connection failures before any response (refused, connect timeout, a new connection closed
+  unanswered) are retried with tenacity, bounded; then 503 ``SERVICE_UNAVAILABLE`` in the
   envelope with ``Retry-After``. An answer that cannot be read (not HTTP, cut off before its
   headers) is 502 ``BAD_GATEWAY``.
 - The response is streamed as it arrives (no re-encoding, no buffering: what has arrived is
@@ -130,9 +130,7 @@ async def _with_retries(
         if settings.proxy_connect_retries == 0:
             raise _unreachable(settings, metrics, exc) from exc
         metrics.proxy_retries.inc()
-        if isinstance(exc, UpstreamUnreachable):
-            await asyncio.sleep(settings.proxy_retry_wait_s)
-        # else: a kept-alive connection the server had closed; a new one is tried at once
+        await asyncio.sleep(settings.proxy_retry_wait_s)
 
     def count_retry(_state: RetryCallState) -> None:
         metrics.proxy_retries.inc()

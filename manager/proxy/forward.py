@@ -262,8 +262,7 @@ class _Forwarding:
         try:
             while chunk := await next_chunk():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except UpstreamBroken as exc:
-            upstream.close()
+        except UpstreamBroken as exc:  # the caller closes the connection
             self.metrics.proxy_upstream_errors.labels("dropped").inc()
             logger.warning("inference server dropped a response: %s", exc.reason)
             if upstream.content_type == b"text/event-stream":

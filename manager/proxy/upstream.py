@@ -207,7 +207,6 @@ class _Connection(asyncio.Protocol):
         self.last_read = 0.0
         self.idle_since = 0.0
         self.closed = False
-        self._header_name = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._paused = False
@@ -312,9 +311,10 @@ class _Connection(asyncio.Protocol):
 
     def _check_timeout(self, timeout_s: float) -> None:
         self._timer = None
-        if self.exchange is None or self._paused:
-            if self.exchange is not None:
-                self._arm_timer(timeout_s)  # the client is slow, not the server
+        if self.exchange is None:
+            return
+        if self._paused:  # the client is slow, not the server
+            self._arm_timer(timeout_s)
             return
         silent = time.monotonic() - self.last_read
         if silent < timeout_s:

@@ -73,6 +73,18 @@ def answer(body: bytes, *, extra: bytes = b"") -> bytes:
     )
 
 
+def reply(raw: bytes, *, hold_s: float = 0.0) -> Handler:
+    """A handler that reads one request, writes ``raw`` and keeps the connection ``hold_s``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(raw)
+        await writer.drain()
+        await asyncio.sleep(hold_s)
+
+    return handle
+
+
 async def echo_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while True:
         body = await read_request(reader)
@@ -166,13 +178,7 @@ async def test_refused_is_unreachable() -> None:
 
 
 async def test_garbage_is_broken() -> None:
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"THIS IS NOT HTTP\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with raw_server(garbage) as (_server, url):
+    async with raw_server(reply(b"THIS IS NOT HTTP\r\n\r\n", hold_s=1)) as (_server, url):
         pool = pool_for(url)
         with pytest.raises(UpstreamBroken):
             await pool.request(b"POST", b"/v1/x", [], b"{}")
@@ -180,11 +186,7 @@ async def test_garbage_is_broken() -> None:
 
 
 async def test_cut_off_body_is_broken() -> None:
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
-        await writer.drain()
-
+    cut = reply(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
     async with raw_server(cut) as (_server, url):
         pool = pool_for(url)
         exchange = await pool.request(b"POST", b"/v1/x", [], b"{}")
@@ -196,13 +198,8 @@ async def test_cut_off_body_is_broken() -> None:
 
 
 async def test_silence_longer_than_read_timeout_is_broken() -> None:
-    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    async with raw_server(stall) as (_server, url):
+    head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n"
+    async with raw_server(reply(head, hold_s=5)) as (_server, url):
         pool = pool_for(url, read_timeout_s=0.2)
         exchange = await pool.request(b"POST", b"/v1/x", [], b"{}")
         assert await exchange.next_chunk() == b"first"

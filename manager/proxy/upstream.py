@@ -3,10 +3,10 @@ server, read by an asyncio protocol with httptools' parser (the one uvicorn uses
 
 The proxy sits on every token of every stream, so what it costs per relayed chunk is what
 matters. With an HTTP client library the chunk passes through the library's stream reader, an
-async iterator, a timeout rescheduled per read and a task wake-up: about 80 µs of CPU per
-chunk here, most of the proxy's cost. Here the parser's body callback appends the bytes to the
-exchange and wakes the one reader if it waits; chunks that arrive while the reader is busy are
-handed over together, as one write.
+async iterator, a timeout rescheduled per read and a task wake-up, which was most of the
+proxy's CPU per chunk. Here the parser's body callback appends the bytes to the exchange and
+wakes the one reader if it waits; chunks that arrive while the reader is busy are handed over
+together, as one write.
 
 - ``UpstreamPool.request`` sends one request and returns the :class:`Exchange` once the
   response head has arrived; the body is read with ``Exchange.next_chunk`` (``b""`` at the

@@ -2,6 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HOME=/data/hf
 WORKDIR /app
+# OpenBLAS: MLX's CPU backend multiplies float32 matrices with it (MLX_SERVER_CPU_BLAS=auto).
+RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0-pthread \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY shared_schemas ./shared_schemas
 COPY manager ./manager

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from inference_server.cpu_blas import CpuBlasError, activate
 from inference_server.settings import InferenceSettings
-from shared_schemas.serving import serve
+from shared_schemas.serving import exit_with, serve, settings_or_exit
+
+SERVICE = "inference_server"
 
 
 def main() -> None:
-    settings = InferenceSettings()
+    settings = settings_or_exit(SERVICE, InferenceSettings, "MLX_SERVER_")
+    try:  # here too, so that a library that cannot be used stops the start with one line
+        activate(settings.cpu_blas)
+    except CpuBlasError as exc:
+        exit_with(SERVICE, str(exc))
     serve(
-        "inference_server",
+        SERVICE,
         "inference_server.app:create_app",
         host=settings.host,
         port=settings.port,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
 from inference_server.generation.worker import MLXWorker
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     settings = settings or InferenceSettings()
+    cpu_blas = activate_cpu_blas(settings.cpu_blas)  # before anything imports MLX
     metrics = InferenceMetrics()
 
     @contextlib.asynccontextmanager
@@ -55,6 +57,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             max_models=settings.max_models,
             idle_ttl_s=settings.idle_ttl_s,
             cpu_float32=settings.cpu_float32,
+            cpu_blas=cpu_blas,
             metrics=metrics,
         )
         app.state.settings = settings

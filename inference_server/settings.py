@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
 import psutil
@@ -61,11 +61,17 @@ class InferenceSettings(BaseSettings):
     idle_ttl_s: float = Field(
         default=0, ge=0, description="Unload idle models after this; 0 = never."
     )
-    cpu_float32: bool = Field(
-        default=False,
-        description="On the CPU backend, upcast float16 models to float32 as they load (when "
-        "the copy fits in the budget): about twice as fast for one stream, slower for batches "
-        "of four and more, twice the memory.",
+    cpu_blas: str = Field(
+        default="auto",
+        description="The BLAS library MLX's CPU backend uses for float32 products on Linux: "
+        "'auto' (OpenBLAS when the dynamic linker finds libopenblas.so.0, else the bundled "
+        "reference BLAS), 'bundled', or a path to a CBLAS library.",
+    )
+    cpu_float32: Literal["auto"] | bool = Field(
+        default="auto",
+        description="On the CPU backend, upcast models to float32 as they load (when twice "
+        "their bytes fit in the budget). 'auto': float16 and bfloat16 models when an optimized "
+        "BLAS is loaded (MLX_SERVER_CPU_BLAS); true: float16 models always; false: never.",
     )
 
     # Generation
@@ -83,6 +89,18 @@ class InferenceSettings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("cpu_blas")
+    @classmethod
+    def _blas_choice(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("auto", "bundled"):
+            return value
+        if not Path(value).expanduser().is_file():
+            raise ValueError(
+                f"'auto', 'bundled' or the path of a CBLAS library; {value!r} is not a file"
+            )
+        return str(Path(value).expanduser())
 
     @property
     def max_memory_bytes(self) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from manager.settings import ManagerSettings
-from shared_schemas.serving import serve
+from shared_schemas.serving import serve, settings_or_exit
 
 
 def main() -> None:
-    settings = ManagerSettings()
+    settings = settings_or_exit("manager", ManagerSettings, "MODEL_MANAGER_")
     serve(
         "manager",
         "manager.app:create_app",

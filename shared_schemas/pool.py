@@ -30,8 +30,8 @@ class SlotInfo(BaseModel):
     tokens_generated: int = Field(default=0, description="Tokens generated since the load.")
     compute_dtype: str | None = Field(
         default=None,
-        description="The dtype the loaded weights compute in (float32 when a float16 model "
-        "was upcast on the CPU backend, MLX_SERVER_CPU_FLOAT32).",
+        description="The dtype the loaded weights compute in (float32 when a half-precision "
+        "model was upcast on the CPU backend, MLX_SERVER_CPU_FLOAT32).",
     )
     error: str | None = None
 
@@ -44,6 +44,11 @@ class PoolStatus(BaseModel):
     active_memory_bytes: int = 0
     total_loads: int = 0
     total_evictions: int = 0
+    cpu_blas: str | None = Field(
+        default=None,
+        description="The optimized BLAS library MLX's CPU backend multiplies float32 matrices "
+        "with (MLX_SERVER_CPU_BLAS); null: the one bundled with MLX, or not on Linux.",
+    )
 
 
 class LoadRequest(BaseModel):

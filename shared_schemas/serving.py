@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from shared_schemas.observability import configure_logging, uvicorn_log_config
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def exit_with(service: str, message: str) -> NoReturn:
+    """Stop a process that cannot start, with one readable message and exit status 2."""
+    print(f"{service}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def settings_or_exit(service: str, read: Callable[[], SettingsT], env_prefix: str) -> SettingsT:
+    """Read the settings from the environment, or exit naming each variable that is wrong."""
+    try:
+        return read()
+    except ValidationError as exc:
+        lines = [f"  {_variable(env_prefix, error['loc'])}{error['msg']}" for error in exc.errors()]
+        exit_with(service, "invalid settings\n" + "\n".join(lines))
+
+
+def _variable(env_prefix: str, loc: tuple[int | str, ...]) -> str:
+    """``MLX_SERVER_PORT: `` for a field's error; nothing for one about the whole settings."""
+    return f"{env_prefix}{'_'.join(str(part) for part in loc).upper()}: " if loc else ""
 
 
 def serve(service: str, factory: str, *, host: str, port: int, log_level: str) -> None:

@@ -156,8 +156,8 @@ class MLXWorker:
     ) -> tuple[Runtime, int]:
         """Load a model on the worker; returns the runtime and the memory it took.
 
-        With ``float32`` its float16 weights are upcast as they load (see
-        ``pool/precision.py``): lazily, so the float16 copy never sits in memory whole.
+        With ``float32`` its float16 and bfloat16 weights are upcast as they load (see
+        ``pool/precision.py``): lazily, so the half-precision copy never sits in memory whole.
         """
         import mlx.core as mx
         from mlx_lm import load
@@ -166,7 +166,7 @@ class MLXWorker:
         loaded: Any = load(path, lazy=True)
         model, tokenizer = loaded[0], loaded[1]
         if float32:
-            model.set_dtype(mx.float32, predicate=lambda dtype: dtype == mx.float16)
+            model.set_dtype(mx.float32, predicate=lambda dtype: dtype in (mx.float16, mx.bfloat16))
         mx.eval(model.parameters())
         generator = self._new_generator(model, tokenizer)
         mx.synchronize()

@@ -13,8 +13,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from inference_server.cpu_blas import CpuBlas
 from inference_server.errors import InferenceError, ModelLoadError, PoolBusyError
 from inference_server.generation.worker import MLXWorker, Runtime, on_cpu_backend
 from inference_server.metrics import InferenceMetrics
@@ -39,7 +40,8 @@ class ModelPool:
         max_memory_bytes: int,
         max_models: int,
         idle_ttl_s: float = 0.0,
-        cpu_float32: bool = False,
+        cpu_float32: Literal["auto"] | bool = "auto",
+        cpu_blas: CpuBlas | None = None,
         metrics: InferenceMetrics | None = None,
     ) -> None:
         self._metrics = metrics or InferenceMetrics()
@@ -50,6 +52,7 @@ class ModelPool:
         self.max_models = max_models
         self.idle_ttl_s = idle_ttl_s
         self.cpu_float32 = cpu_float32
+        self.cpu_blas = cpu_blas
         self._cpu_backend: bool | None = None
         self._slots: dict[str, Slot] = {}
         self._lock = asyncio.Lock()
@@ -71,6 +74,7 @@ class ModelPool:
             active_memory_bytes=int(mx.get_active_memory()),
             total_loads=self.total_loads,
             total_evictions=self.total_evictions,
+            cpu_blas=self.cpu_blas.path if self.cpu_blas else None,
         )
 
     def state_of(self, model_id: str) -> SlotState | None:
@@ -140,8 +144,9 @@ class ModelPool:
         return upcast_to_float32(
             resolved.config,
             resolved.weight_bytes,
-            enabled=self.cpu_float32,
+            mode=self.cpu_float32,
             cpu_backend=self._cpu_backend,
+            fast_blas=self.cpu_blas is not None,
             budget_bytes=self.max_memory_bytes,
         )
 

@@ -1,24 +1,26 @@
 """Which precision a model computes in. Pure: no I/O, no MLX.
 
-MLX's CPU backend (``mlx[cpu]`` on Linux) multiplies float16 matrices slowly:
-``bench/cpu_dtypes.py`` measures one row times a 768 x 2048 matrix at about 0.3 times the
-float16 time in float32 (bfloat16 is as fast). With ``MLX_SERVER_CPU_FLOAT32=true`` a float16
-model is therefore upcast to float32 as it loads, on the CPU backend only, when the float32
-copy (twice the bytes) fits in the pool's memory budget on its own. A single stream then
-decodes two to three times as fast; batches decode slower (float32 goes through the bundled
-reference BLAS, whose time grows with the rows: 8 rows take 1.1 to 1.25 times the float16
-time), so it is off by default.
+On MLX's CPU backend (``mlx[cpu]`` on Linux) float16 products run on MLX's own kernels, slowly
+for one row (``bench/cpu_dtypes.py``), and float32 products go through the BLAS library
+(``cpu_blas.py``). With the bundled reference BLAS, float32 is faster than float16 for one row
+but its time grows with every row, so batches are slower; bfloat16 is as fast as float32 there.
+With an optimized BLAS (OpenBLAS) float32 is the fastest for any number of rows.
 
-bfloat16 models gain nothing from float32 and quantized models (packed integer weights) are
-not touched; GPU backends (Metal, CUDA) never upcast.
+``MLX_SERVER_CPU_FLOAT32`` therefore upcasts as a model loads, on the CPU backend only, when
+the float32 copy (twice the bytes) fits in the pool's memory budget on its own:
+- ``auto`` (default): float16 and bfloat16 models, when an optimized BLAS is loaded;
+- ``true``: float16 models always, bfloat16 ones only with an optimized BLAS;
+- ``false``: never.
+Upcasting is exact (every float16 and bfloat16 value is a float32 value). Quantized models
+(packed integer weights) are not touched; GPU backends (Metal, CUDA) never upcast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
-UPCAST_DTYPE = "float16"
-UPCAST_FACTOR = 2  # float32 bytes per float16 byte
+UPCAST_FACTOR = 2  # float32 bytes per float16 or bfloat16 byte
 
 
 def config_dtype(config: Mapping[str, object]) -> str | None:
@@ -42,21 +44,23 @@ def upcast_to_float32(
     config: Mapping[str, object],
     weight_bytes: int,
     *,
-    enabled: bool,
+    mode: Literal["auto"] | bool,
     cpu_backend: bool,
+    fast_blas: bool,
     budget_bytes: int,
 ) -> bool:
-    """Whether a model should be upcast to float32 as it loads.
-
-    Only a config that says float16 qualifies; the loader casts only the float16 arrays.
-    """
-    return (
-        enabled
-        and cpu_backend
-        and not is_quantized(config)
-        and config_dtype(config) == UPCAST_DTYPE
-        and weight_bytes * UPCAST_FACTOR <= budget_bytes
-    )
+    """Whether a model should be upcast to float32 as it loads (see the module docstring)."""
+    if (
+        mode is False
+        or not cpu_backend
+        or is_quantized(config)
+        or weight_bytes * UPCAST_FACTOR > budget_bytes
+    ):
+        return False
+    dtype = config_dtype(config)
+    if dtype == "float16":
+        return mode is True or fast_blas
+    return dtype == "bfloat16" and fast_blas
 
 
 def estimated_bytes(weight_bytes: int, *, upcast: bool) -> int:

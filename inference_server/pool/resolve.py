@@ -25,11 +25,18 @@ _ID_RE = re.compile(MODEL_ID_PATTERN)
 _COMMIT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
-# mlx-lm maps some model types onto others' implementations.
-try:  # pragma: no cover - depends on the installed mlx-lm
-    from mlx_lm.utils import MODEL_REMAPPING as _REMAP
-except Exception:  # pragma: no cover
-    _REMAP = {}
+
+def _remapping() -> dict[str, str]:
+    """mlx-lm's map of some model types onto others' implementations.
+
+    Read when needed, not at import: importing ``inference_server.app`` must not import MLX
+    (``cpu_blas.py`` has to run first).
+    """
+    try:  # pragma: no cover - depends on the installed mlx-lm
+        from mlx_lm.utils import MODEL_REMAPPING
+    except Exception:  # pragma: no cover
+        return {}
+    return dict(MODEL_REMAPPING)
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> 
 
 
 def model_type_supported(model_type: str) -> bool:
-    name = _REMAP.get(model_type, model_type)
+    name = _remapping().get(model_type, model_type)
     if not re.fullmatch(r"[a-z0-9_]+", name):
         return False
     return importlib.util.find_spec(f"mlx_lm.models.{name}") is not None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from inference_server.cpu_blas import CpuBlas
 from inference_server.errors import ModelNotFoundError, ModelNotLoadableError, PoolBusyError
 from inference_server.generation.events import Done, Failed, Job
 from inference_server.generation.sampling import SamplingParams
@@ -170,17 +171,34 @@ async def test_failed_load_answers_every_waiter(worker: MLXWorker, tmp_path: Pat
     assert pool.status().slots == []
 
 
-@pytest.mark.parametrize(("cpu_float32", "dtype"), [(False, "float16"), (True, "float32")])
+@pytest.mark.parametrize(
+    ("cpu_float32", "blas", "dtype"),
+    [
+        (False, None, "float16"),
+        (False, CpuBlas("/opt/libopenblas.so.0"), "float16"),
+        (True, None, "float32"),
+        ("auto", None, "float16"),  # the bundled reference BLAS: batches would be slower
+        ("auto", CpuBlas("/opt/libopenblas.so.0"), "float32"),
+    ],
+)
 async def test_float16_model_upcast_on_the_cpu_backend_when_asked(
-    worker: MLXWorker, models_dir: Path, tmp_path: Path, cpu_float32: bool, dtype: str
+    worker: MLXWorker,
+    models_dir: Path,
+    tmp_path: Path,
+    cpu_float32: object,
+    blas: CpuBlas | None,
+    dtype: str,
 ) -> None:
-    pool = make_pool(worker, models_dir, tmp_path, cpu_float32=cpu_float32)
+    pool = make_pool(worker, models_dir, tmp_path, cpu_float32=cpu_float32, cpu_blas=blas)
     slot = await pool.ensure_ready("local/tiny-a")
     resolved = pool.resolve("local/tiny-a")
-    (info,) = pool.status().slots
+    status = pool.status()
+    (info,) = status.slots
+    factor = 2 if dtype == "float32" else 1
+    assert status.cpu_blas == (blas.path if blas else None)
     assert info.compute_dtype == dtype
-    assert info.estimated_bytes == resolved.weight_bytes * (2 if cpu_float32 else 1)
-    assert info.memory_bytes >= resolved.weight_bytes * (2 if cpu_float32 else 1) * 0.9
+    assert info.estimated_bytes == resolved.weight_bytes * factor
+    assert info.memory_bytes >= resolved.weight_bytes * factor * 0.9
     job = Job(
         model_id=slot.id,
         prompt=[1, 5, 9, 12],

@@ -18,8 +18,9 @@ FP16: dict[str, object] = {"model_type": "llama", "torch_dtype": "float16"}
 def decide(config: dict[str, object], **kw: object) -> bool:
     opts: dict[str, object] = {
         "weight_bytes": GB,
-        "enabled": True,
+        "mode": True,
         "cpu_backend": True,
+        "fast_blas": False,
         "budget_bytes": 4 * GB,
     }
     opts.update(kw)
@@ -33,7 +34,9 @@ def test_float16_on_cpu_is_upcast_when_enabled_and_it_fits() -> None:
 @pytest.mark.parametrize(
     "kw",
     [
-        {"enabled": False},
+        {"mode": False},
+        {"mode": False, "fast_blas": True},
+        {"mode": "auto"},  # the bundled reference BLAS: batches would be slower
         {"cpu_backend": False},  # Metal / CUDA: half precision is fast there
         {"budget_bytes": 2 * GB - 1},  # the float32 copy would not fit on its own
     ],
@@ -49,7 +52,7 @@ def test_exactly_fitting_copy_is_upcast() -> None:
 @pytest.mark.parametrize(
     "config",
     [
-        {"torch_dtype": "bfloat16"},  # as fast as float32 on the CPU already
+        {"torch_dtype": "bfloat16"},  # as fast as float32 with the bundled BLAS
         {"torch_dtype": "float32"},
         {},  # dtype unknown: left alone
         {"torch_dtype": 16},
@@ -59,6 +62,30 @@ def test_exactly_fitting_copy_is_upcast() -> None:
 )
 def test_other_models_are_left_alone(config: dict[str, object]) -> None:
     assert not decide(config)
+
+
+@pytest.mark.parametrize("mode", ["auto", True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_upcast_with_an_optimized_blas(mode: object, dtype: str) -> None:
+    assert decide({"torch_dtype": dtype}, mode=mode, fast_blas=True)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"cpu_backend": False},
+        {"budget_bytes": 2 * GB - 1},
+        {"weight_bytes": 3 * GB},
+    ],
+)
+def test_optimized_blas_still_needs_the_cpu_and_room(kw: dict[str, object]) -> None:
+    assert not decide({"torch_dtype": "bfloat16"}, mode="auto", fast_blas=True, **kw)
+
+
+def test_optimized_blas_leaves_float32_and_quantized_models() -> None:
+    assert not decide({"torch_dtype": "float32"}, mode="auto", fast_blas=True)
+    quantized = {"torch_dtype": "bfloat16", "quantization": {"bits": 4}}
+    assert not decide(quantized, mode="auto", fast_blas=True)
 
 
 def test_dtype_read_from_either_key_and_from_text_config() -> None:

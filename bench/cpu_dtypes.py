@@ -1,11 +1,13 @@
-"""MLX matrix products by dtype on this machine: why MLX_SERVER_CPU_FLOAT32 exists and is opt-in.
+"""MLX matrix products by dtype on this machine: the figures behind MLX_SERVER_CPU_BLAS and
+MLX_SERVER_CPU_FLOAT32.
 
 Times ``rows x 768`` by ``768 x 2048`` (one projection of the benchmark model's shape) in
 float16, bfloat16 and float32 for 1 and 8 rows, on MLX's default device. Prints one JSON line:
 milliseconds per product, and float32's time relative to float16 for each row count (below 1:
-float32 is faster).
+float32 is faster). ``--cpu-blas PATH`` loads that CBLAS library before MLX, as the inference
+server does (only float32 products use it); the default is the BLAS bundled with MLX.
 
-    python bench/cpu_dtypes.py [--repeats 20]
+    python bench/cpu_dtypes.py [--repeats 20] [--cpu-blas PATH]
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emit, median
+from inference_server.cpu_blas import activate as activate_cpu_blas
 
 ROWS = (1, 8)
 DTYPES = ("float16", "bfloat16", "float32")
 
 
 def main() -> None:
-    import mlx.core as mx
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--cpu-blas", default="bundled")
     args = parser.parse_args()
+    blas = activate_cpu_blas(args.cpu_blas)
+    import mlx.core as mx
+
     ms: dict[str, dict[str, float]] = {}
     for rows in ROWS:
         for name in DTYPES:
@@ -51,6 +56,7 @@ def main() -> None:
             "benchmark": "cpu_dtypes",
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
             "device": str(mx.default_device()),
+            "cpu_blas": blas.path if blas else "bundled",
             "shape": "rows x 768 @ 768 x 2048",
             "ms": ms,
             "float32_over_float16": {

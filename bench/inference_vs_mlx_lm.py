@@ -12,12 +12,19 @@ each round), so that drift on a shared machine hits every side alike:
 An idle server is not touched while another is measured. Each figure is the median over the
 rounds; the per-round ratios are printed too.
 
-With ``--cpu-float32`` modelyard's server runs with ``MLX_SERVER_CPU_FLOAT32=true`` (float16
-weights upcast to float32 on the CPU backend; the peer keeps float16): not like for like, but
-what that setting buys on this machine.
+Like for like by default: both servers multiply with the BLAS bundled with MLX
+(``MLX_SERVER_CPU_BLAS=bundled``) on a float16 model, and modelyard does not upcast.
+- ``--cpu-blas PATH``: every side (the peer and the raw baseline too, loaded before MLX as
+  modelyard loads it) multiplies with this CBLAS library, e.g. Debian's OpenBLAS
+  ``/usr/lib/x86_64-linux-gnu/libopenblas.so.0``; with ``--dtype float32`` the model is
+  written in float32, so every side computes in float32 with it: still like for like.
+- ``--cpu-float32``: modelyard's server runs with ``MLX_SERVER_CPU_FLOAT32=auto`` (``true``
+  with the bundled BLAS) and upcasts half-precision weights while the peer keeps them: not like
+  for like, but what the setting buys a user.
 
     python bench/inference_vs_mlx_lm.py [--shape bench] [--tokens 128] [--streams 8]
-        [--rounds 3] [--concurrent-rounds 2] [--switch-rounds 2] [--cpu-float32]
+        [--rounds 3] [--concurrent-rounds 2] [--switch-rounds 2]
+        [--cpu-blas PATH] [--dtype float16|bfloat16|float32] [--cpu-float32]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emit, median, stream_chat
+from inference_server.cpu_blas import activate as activate_cpu_blas
 from modelyard_dev.procs import base_env, free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import preset, write_model
 
@@ -91,10 +99,11 @@ async def alternate(url: str, models: list[str], requests: int) -> float:
 class Peer:
     """``python -m mlx_lm.server`` started on a free loopback port."""
 
-    def __init__(self, model: Path, log: Path) -> None:
+    def __init__(self, model: Path, log: Path, cpu_blas: str | None) -> None:
         self.port = free_port()
         self.model = model
         self.log = log
+        self.cpu_blas = cpu_blas
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,7 +124,8 @@ class Peer:
                 "--port",
                 str(self.port),
             ],
-            env=base_env(),
+            # The same library modelyard loads, for the peer: found before the bundled one.
+            env=base_env({"LD_PRELOAD": self.cpu_blas} if self.cpu_blas else None),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -185,20 +195,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrent-rounds", type=int, default=2)
     parser.add_argument("--switch-rounds", type=int, default=2)
+    parser.add_argument("--cpu-blas", default="bundled")
+    parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--cpu-float32", action="store_true")
     args = parser.parse_args()
+    cpu_blas = activate_cpu_blas(args.cpu_blas)  # for the raw baseline, before MLX is imported
+    upcast = ("auto" if cpu_blas else "true") if args.cpu_float32 else "false"
 
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
         models = root / "models"
         shape = preset(args.shape)
-        paths = [write_model(models / f"bench-{i}", shape, seed=i) for i in range(2)]
+        paths = [
+            write_model(models / f"bench-{i}", shape, seed=i, dtype=args.dtype) for i in range(2)
+        ]
         ids = [f"local/bench-{i}" for i in range(2)]
         inference = inference_service(
             {
                 "MLX_SERVER_MODELS_DIRS": str(models),
                 "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
-                "MLX_SERVER_CPU_FLOAT32": "true" if args.cpu_float32 else "false",
+                "MLX_SERVER_CPU_BLAS": args.cpu_blas,
+                "MLX_SERVER_CPU_FLOAT32": upcast,
             },
             log_dir=root,
         )
@@ -210,7 +227,8 @@ def main() -> None:
             log_dir=root,
         )
         chat_path = "/v1/chat/completions"
-        with Peer(paths[0], root / "peer.log") as peer, running(inference, manager):
+        peer_blas = cpu_blas.path if cpu_blas else None
+        with Peer(paths[0], root / "peer.log", peer_blas) as peer, running(inference, manager):
             raw = Raw(paths[0], args.tokens)
             # name -> (url, model id as that server names it)
             servers = {
@@ -265,7 +283,9 @@ def main() -> None:
             "benchmark": "inference_vs_mlx_lm",
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
             "model_shape": args.shape,
-            "cpu_float32": args.cpu_float32,
+            "cpu_float32": upcast,
+            "cpu_blas": cpu_blas.path if cpu_blas else "bundled",
+            "dtype": args.dtype,
             "tokens": args.tokens,
             "streams": args.streams,
             "rounds": {

@@ -107,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument("--cpu-blas", default="auto", help="MLX_SERVER_CPU_BLAS for the server")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
@@ -115,6 +116,7 @@ def main() -> None:
             {
                 "MLX_SERVER_MODELS_DIRS": str(root / "models"),
                 "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
+                "MLX_SERVER_CPU_BLAS": args.cpu_blas,
             },
             log_dir=root,
         )
@@ -135,11 +137,14 @@ def main() -> None:
             with byte_relay(inference.port) as relay_url:
                 bases = {"direct": inference.url, "manager": manager.url, "relay": relay_url}
                 rates = asyncio.run(stream_rates(bases, args.streams))
+            pool = httpx.get(f"{inference.url}/admin/pool", timeout=10).json()
     direct_rate, proxied_rate = rates["direct"], rates["manager"]
     emit(
         {
             "benchmark": "proxy_overhead",
             "requests": len(direct),
+            "cpu_blas": pool["cpu_blas"] or "bundled",
+            "compute_dtype": pool["slots"][0]["compute_dtype"],
             "direct_p50_ms": percentile(direct, 50),
             "direct_p99_ms": percentile(direct, 99),
             "manager_p50_ms": percentile(proxied, 50),

@@ -84,7 +84,7 @@ def test_optimized_blas_still_needs_the_cpu_and_room(kw: dict[str, object]) -> N
 
 def test_optimized_blas_leaves_float32_and_quantized_models() -> None:
     assert not decide({"torch_dtype": "float32"}, mode="auto", fast_blas=True)
-    quantized = {"torch_dtype": "bfloat16", "quantization": {"bits": 4}}
+    quantized: dict[str, object] = {"torch_dtype": "bfloat16", "quantization": {"bits": 4}}
     assert not decide(quantized, mode="auto", fast_blas=True)
 
 

@@ -36,6 +36,10 @@ AUTO = "auto"
 BUNDLED = "bundled"
 SYMBOL = "cblas_sgemm"
 
+# The library files this process has checked -> whether MLX multiplies with them. Filled as
+# libraries are loaded (never at import), as the dynamic linker's own state is.
+_BOUND_BY_MLX: dict[str, bool] = {}
+
 
 class CpuBlasError(RuntimeError):
     """The configured BLAS library cannot be used; the message says why."""
@@ -88,7 +92,11 @@ def _load(name: str) -> CpuBlas:
     own = _address_file(ctypes.cast(getattr(library, SYMBOL), ctypes.c_void_p).value)
     if provider is None or own is None or provider != own:
         raise CpuBlasError(f"{SYMBOL} resolves to {provider}, not to {name}")
-    if mlx_imported and mapped_before != provider:
+    # Decided once per library and process: MLX binds its BLAS once, when it is imported, so a
+    # second app in the same process (tests) must get the first answer, not a fresh guess.
+    # Already in the global scope before MLX came (LD_PRELOAD, or loaded here earlier): used.
+    used = _BOUND_BY_MLX.setdefault(provider, not mlx_imported or mapped_before == provider)
+    if not used:
         raise CpuBlasError(f"MLX was imported before {name} was loaded, so it cannot use it")
     logger.info("MLX's CPU matrix products use %s", provider)
     return CpuBlas(path=provider)

@@ -69,6 +69,8 @@ def activate(choice: str) -> CpuBlas | None:
     """
     name = choose_library(choice, platform=sys.platform, find=ctypes.util.find_library)
     if name is None:
+        if choice not in (AUTO, BUNDLED):
+            logger.info("MLX_SERVER_CPU_BLAS=%s is ignored on %s", choice, sys.platform)
         return None
     try:
         return _load(name)

@@ -10,7 +10,7 @@ SERVICE = "inference_server"
 
 
 def main() -> None:
-    settings = settings_or_exit(SERVICE, InferenceSettings, "MLX_SERVER_")
+    settings = settings_or_exit(SERVICE, InferenceSettings)
     try:  # here too, so that a library that cannot be used stops the start with one line
         activate(settings.cpu_blas)
     except CpuBlasError as exc:

@@ -7,7 +7,7 @@ from shared_schemas.serving import serve, settings_or_exit
 
 
 def main() -> None:
-    settings = settings_or_exit("manager", ManagerSettings, "MODEL_MANAGER_")
+    settings = settings_or_exit("manager", ManagerSettings)
     serve(
         "manager",
         "manager.app:create_app",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import uvicorn
@@ -21,11 +20,12 @@ def exit_with(service: str, message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def settings_or_exit(service: str, read: Callable[[], SettingsT], env_prefix: str) -> SettingsT:
+def settings_or_exit(service: str, read: type[SettingsT]) -> SettingsT:
     """Read the settings from the environment, or exit naming each variable that is wrong."""
     try:
         return read()
     except ValidationError as exc:
+        env_prefix = read.model_config.get("env_prefix", "")
         lines = [f"  {_variable(env_prefix, error['loc'])}{error['msg']}" for error in exc.errors()]
         exit_with(service, "invalid settings\n" + "\n".join(lines))
 

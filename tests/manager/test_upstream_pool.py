@@ -159,30 +159,28 @@ async def test_connection_the_server_closed_is_not_reused() -> None:
     assert server.connections == 2
 
 
+async def request_fails(url: str, error: type[Exception]) -> None:
+    pool = pool_for(url)
+    with pytest.raises(error):
+        await pool.request(b"POST", b"/v1/x", [], b"{}")
+    await pool.aclose()
+
+
 async def test_close_before_any_answer_is_upstream_closed() -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
 
     async with raw_server(hang_up) as (_server, url):
-        pool = pool_for(url)
-        with pytest.raises(UpstreamClosed):
-            await pool.request(b"POST", b"/v1/x", [], b"{}")
-        await pool.aclose()
+        await request_fails(url, UpstreamClosed)
 
 
 async def test_refused_is_unreachable() -> None:
-    pool = pool_for(f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(UpstreamUnreachable):
-        await pool.request(b"POST", b"/v1/x", [], b"{}")
-    await pool.aclose()
+    await request_fails(f"http://127.0.0.1:{free_port()}", UpstreamUnreachable)
 
 
 async def test_garbage_is_broken() -> None:
     async with raw_server(reply(b"THIS IS NOT HTTP\r\n\r\n", hold_s=1)) as (_server, url):
-        pool = pool_for(url)
-        with pytest.raises(UpstreamBroken):
-            await pool.request(b"POST", b"/v1/x", [], b"{}")
-        await pool.aclose()
+        await request_fails(url, UpstreamBroken)
 
 
 async def test_cut_off_body_is_broken() -> None:

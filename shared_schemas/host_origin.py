@@ -77,7 +77,7 @@ def split_authority(value: str) -> tuple[str, int | None] | None:
         if ":" in port_text:  # an IPv6 address must be bracketed
             return None
         port = port_text if colon else None
-    if port is not None and not _PORT.match(port):
+    if port is not None and not (_PORT.match(port) and int(port) <= 65535):
         return None
     name = canonical_name(name)
     if not name or any(c in name for c in "/@\\ \t"):

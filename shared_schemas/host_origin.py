@@ -124,6 +124,7 @@ class HostPolicy:
 
     @classmethod
     def build(cls, bind_host: str, allowed: Iterable[str]) -> HostPolicy:
+        allowed = list(allowed)
         names = {name for name in allowed if name != ANY_HOST}
         bound = canonical_name(bind_host.strip("[]"))
         try:

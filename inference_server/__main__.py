@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from inference_server.cpu_blas import CpuBlasError, activate
 from inference_server.settings import InferenceSettings
+from shared_schemas.errors import ErrorSource
 from shared_schemas.serving import exit_with, serve, settings_or_exit
 
-SERVICE = "inference_server"
+SERVICE: ErrorSource = "inference_server"
 
 
 def main() -> None:
@@ -21,6 +22,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive_s=settings.timeout_keep_alive_s,
+        header_timeout_s=settings.header_timeout_s,
     )
 
 

@@ -14,6 +14,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive_s=settings.timeout_keep_alive_s,
+        header_timeout_s=settings.header_timeout_s,
     )
 
 

@@ -31,16 +31,22 @@ from manager.hub.service import HubService
 from manager.inference_client import InferenceClient, make_http_client
 from manager.library.routes import router as library_router
 from manager.library.service import Library
-from manager.limits import BodyLimitMiddleware
 from manager.metrics import ManagerMetrics
 from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
-from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
+from manager.settings import ManagerSettings
+from shared_schemas.host_origin import (
+    LOCAL_ORIGIN_REGEX,
+    HostOriginMiddleware,
+    HostPolicy,
+    OriginPolicy,
+)
 from shared_schemas.observability import RequestContextMiddleware
 from shared_schemas.service_errors import (
     BearerAuthMiddleware,
+    BodyLimitMiddleware,
     JSONContentTypeMiddleware,
     install_error_handlers,
 )
@@ -100,8 +106,8 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     app.add_middleware(ForwardedPaths)
     app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
-    # then CORS (so even a 401 carries CORS headers), then the body cap, then auth, then the
-    # JSON content-type check (415).
+    # then the Host and Origin checks (403), then CORS (so even a 401 carries CORS headers),
+    # then the body cap, then auth, then the JSON content-type check (415).
     if settings.api_token is not None:
         app.add_middleware(
             BearerAuthMiddleware,
@@ -109,7 +115,12 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             src="manager",
             open_paths=("/health",),
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        src="manager",
+        setting="MODEL_MANAGER_MAX_BODY_BYTES",
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -118,6 +129,13 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(
+        HostOriginMiddleware,
+        hosts=HostPolicy.build(settings.host, settings.allowed_hosts),
+        origins=OriginPolicy.build(settings.cors_origins),
+        src="manager",
+        env_prefix="MODEL_MANAGER_",
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -10,20 +9,18 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-LOCAL_ORIGIN_REGEX = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+from shared_schemas.host_origin import (
+    LOCAL_ORIGIN_REGEX,
+    is_loopback,
+    parse_allowed_hosts,
+    wildcard_needs_token,
+)
+
+__all__ = ["LOCAL_ORIGIN_REGEX", "ManagerSettings", "is_loopback"]
 
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("modelyard", appauthor=False))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ManagerSettings(BaseSettings):
@@ -41,6 +38,15 @@ class ManagerSettings(BaseSettings):
         description="Allowed browser origins (comma-separated); default: any localhost port.",
     )
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024, description="Request body cap.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names answered besides loopback and the bound address ('*': any).",
+    )
+    limit_concurrency: int | None = Field(
+        default=None, ge=1, description="Connections plus running requests; past it, 503."
+    )
+    timeout_keep_alive_s: int = Field(default=30, ge=1, description="Idle keep-alive close.")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Request head deadline.")
 
     # Inference server
     inference_url: str = "http://127.0.0.1:8001"
@@ -139,6 +145,11 @@ class ManagerSettings(BaseSettings):
             raise ValueError("a wildcard CORS origin is not allowed; list the origins")
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return parse_allowed_hosts(value)
+
     @field_validator("inference_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -153,6 +164,12 @@ class ManagerSettings(BaseSettings):
                 f"refusing to listen on {self.host} without MODEL_MANAGER_API_TOKEN: "
                 "set a token or bind 127.0.0.1"
             )
+        wildcard_needs_token(
+            self.allowed_hosts,
+            self.api_token is not None,
+            hosts_var="MODEL_MANAGER_ALLOWED_HOSTS",
+            token_var="MODEL_MANAGER_API_TOKEN",
+        )
         return self
 
     @property

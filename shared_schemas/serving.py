@@ -9,6 +9,8 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from shared_schemas.errors import ErrorSource
+from shared_schemas.http_protocol import guarded_protocol
 from shared_schemas.observability import configure_logging, uvicorn_log_config
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -35,8 +37,24 @@ def _variable(env_prefix: str, loc: tuple[int | str, ...]) -> str:
     return f"{env_prefix}{'_'.join(str(part) for part in loc).upper()}: " if loc else ""
 
 
-def serve(service: str, factory: str, *, host: str, port: int, log_level: str) -> None:
-    """Run ``factory`` (``"package.app:create_app"``) with uvicorn until it is stopped."""
+def serve(
+    service: ErrorSource,
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    limit_concurrency: int | None = None,
+    timeout_keep_alive_s: int = 30,
+    header_timeout_s: float = 10.0,
+) -> None:
+    """Run ``factory`` (``"package.app:create_app"``) with uvicorn until it is stopped.
+
+    ``limit_concurrency``: connections plus running requests past which new requests get 503;
+    ``timeout_keep_alive_s``: an idle keep-alive connection is closed after this;
+    ``header_timeout_s``: a connection that has not sent a complete request head in this long
+    is closed (see ``http_protocol``).
+    """
     configure_logging(service, log_level)
     uvicorn.run(
         factory,
@@ -45,6 +63,8 @@ def serve(service: str, factory: str, *, host: str, port: int, log_level: str) -
         port=port,
         log_level=log_level.lower(),
         backlog=2048,
-        timeout_keep_alive=30,
+        http=guarded_protocol(src=service, header_timeout_s=header_timeout_s),
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=timeout_keep_alive_s,
         log_config=uvicorn_log_config(),
     )

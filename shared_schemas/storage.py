@@ -54,8 +54,8 @@ def absolute_folder(value: Path, env: Mapping[str, str], source: str) -> Path:
     path = expand_user(value, env)
     if not path.is_absolute():
         raise ValueError(
-            f"must be an absolute path ({source}); got {str(value)!r}, which would depend on "
-            "the working directory"
+            f"must be an absolute path, got {str(value)!r} (from {source}): a relative one "
+            "names a different folder in each working directory"
         )
     return path
 

@@ -3,6 +3,8 @@ mlx-lm can load, read from mlx-lm's files."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,12 @@ import httpx
 import mlx_lm.utils
 import pytest
 
-from inference_server.pool.resolve import loadable_model_types, model_type_supported
+from inference_server.errors import ModelNotLoadableError
+from inference_server.pool.resolve import (
+    inspect_folder,
+    loadable_model_types,
+    model_type_supported,
+)
 from modelyard_dev.procs import Service, inference_service
 from shared_schemas.capabilities import InferenceCapabilities, package_version
 
@@ -25,6 +32,22 @@ def test_loadable_model_types_are_mlx_lm_models_and_its_renames() -> None:
     assert model_type_supported("mistral")  # served by the llama module
     assert not model_type_supported("cache")
     assert not model_type_supported("../../etc")
+
+
+@pytest.mark.parametrize("model_type", ["cache", "rope_utils", "no_such_model"])
+def test_a_type_mlx_lm_cannot_load_is_refused_before_loading(
+    model_type: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """``cache`` is a helper module of mlx-lm, not a model: such a config used to pass the
+    check (the module exists) and fail inside mlx-lm's loader."""
+    folder = tmp_path / "odd"
+    shutil.copytree(models_dir / "tiny-a", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": model_type}))
+    with pytest.raises(ModelNotLoadableError) as caught:
+        inspect_folder("local/odd", folder)
+    assert caught.value.code == "unsupported_model_type"
+    assert inspect_folder("local/tiny-a", models_dir / "tiny-a").config["model_type"] == "llama"
 
 
 def test_every_reported_type_resolves_in_mlx_lm() -> None:

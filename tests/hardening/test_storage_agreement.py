@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -106,15 +104,6 @@ def _warnings(service: Service) -> list[str]:
         json.loads(line) for line in service.log_path.read_text().splitlines() if line[:1] == "{"
     ]
     return [entry["msg"] for entry in lines if entry.get("level") == "warning"]
-
-
-def _eventually(client: httpx.Client, path: str, ok: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(path).json()
-        if ok(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 def test_shared_settings_make_both_processes_agree(

@@ -46,7 +46,7 @@ def is_final(payload: BaseModel) -> bool:
 
 
 def all_finished(snapshot: SnapshotEvent) -> bool:
-    return all(job.status.finished for job in snapshot.jobs)
+    return bool(snapshot.jobs) and all(job.status.finished for job in snapshot.jobs)
 
 
 class _Resync:

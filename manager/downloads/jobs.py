@@ -761,6 +761,8 @@ class DownloadManager:
                 state.bytes_done = state.file.size
         live.error = error
         live.finished_at = now if finished else None
+        if finished:  # counted before the first await: a reader that sees the status sees it
+            self._metrics.downloads_finished.labels(status.value).inc()
         try:
             await self._save(live, error=error, finished_at=live.finished_at)
         except ManagerError as exc:
@@ -773,7 +775,6 @@ class DownloadManager:
         job = live.render()
         self.events.publish(live.id, JobEvent(type="status", job=job))
         if finished:
-            self._metrics.downloads_finished.labels(status.value).inc()
             await self._prune_history()
         self._kick()
         return job

@@ -81,6 +81,8 @@ class FileStatus(StrEnum):
 
 
 DownloadFormat = Literal["mlx", "gguf"]
+MAX_ALLOW_PATTERNS = 64
+AllowPattern = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class DownloadRequest(BaseModel):
@@ -96,16 +98,15 @@ class DownloadRequest(BaseModel):
         description="Branch, tag or commit.",
         json_schema_extra={"pattern": _REVISION_SCHEMA_PATTERN},
     )
-    allow_patterns: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=64)] = (
-        Field(
-            default_factory=list,
-            description=(
-                "Glob patterns of the files to fetch (`*` matches across folders). Empty: the "
-                "defaults for the format (weights, config, tokenizer and templates for MLX; one "
-                "quantization for GGUF). Pickle files (.bin, .pt, .pth, .ckpt, .pkl) are only "
-                "fetched when a pattern names their extension."
-            ),
-        )
+    allow_patterns: Annotated[list[AllowPattern], Field(max_length=MAX_ALLOW_PATTERNS)] = Field(
+        default_factory=list,
+        description=(
+            "Glob patterns of the files to fetch (`*` matches across folders; at most 64 "
+            "patterns of at most 256 characters). Empty: the "
+            "defaults for the format (weights, config, tokenizer and templates for MLX; one "
+            "quantization for GGUF). Pickle files (.bin, .pt, .pth, .ckpt, .pkl) are only "
+            "fetched when a pattern names their extension."
+        ),
     )
     format: DownloadFormat | None = Field(
         default=None, description="Repository format; default: detected from the file list."

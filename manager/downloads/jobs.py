@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import shutil
 import time
@@ -110,6 +111,30 @@ def _error_body(exc: BaseException) -> dict[str, Any]:
         code="internal_error",
         src="manager",
     ).model_dump()
+
+
+def _link_error(exc: OSError, live: LiveJob) -> ManagerError:
+    """Why the snapshot could not be made (nothing of it was kept)."""
+    details = {"model_id": live.model_id, "commit": live.commit, "reason": str(exc)}
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorageError(
+            f"the disk filled up while linking '{live.model_id}' into the cache",
+            details=details,
+            resolution_steps=[
+                "Free disk space, then resume the download (the verified files are kept).",
+            ],
+        )
+    return ManagerError(
+        f"'{live.model_id}' could not be linked into the cache: {exc.strerror or exc}"
+        + (f" ({exc.filename})" if exc.filename else ""),
+        code="cache_write_failed",
+        details=details,
+        resolution_steps=[
+            "Nothing of the snapshot was kept; the verified files stay in blobs/.",
+            "Check the cache folder (MODEL_MANAGER_HF_CACHE_DIR): permissions, and files or "
+            "folders left in snapshots/ by another tool, then resume the download.",
+        ],
+    )
 
 
 def _first_error(exc: BaseException) -> BaseException:
@@ -700,7 +725,8 @@ class DownloadManager:
             self._running.discard(live.id)
 
     def _link(self, repo: RepoCache, live: LiveJob) -> None:
-        """Link every verified blob into ``snapshots/<commit>/``, then write the ref."""
+        """Link every verified blob into ``snapshots/<commit>/`` and write the ref, all or
+        nothing (``RepoCache.link_snapshot``): a job that fails here leaves no model listed."""
         for state in live.files:
             if not repo.has_blob(state.file):
                 raise HubResponseError(
@@ -708,9 +734,10 @@ class DownloadManager:
                     details={"model_id": live.model_id, "path": state.file.path},
                     resolution_steps=["Resume the download."],
                 )
-        for state in live.files:
-            repo.link(live.commit, state.file)
-        repo.write_ref(live.revision, live.commit)
+        try:
+            repo.link_snapshot(live.commit, [state.file for state in live.files], live.revision)
+        except OSError as exc:
+            raise _link_error(exc, live) from exc
 
     async def _move(self, live: LiveJob, status: JobStatus) -> None:
         check_move(live.status, status)
@@ -734,6 +761,8 @@ class DownloadManager:
                 state.bytes_done = state.file.size
         live.error = error
         live.finished_at = now if finished else None
+        if finished:  # counted before the first await: a reader that sees the status sees it
+            self._metrics.downloads_finished.labels(status.value).inc()
         try:
             await self._save(live, error=error, finished_at=live.finished_at)
         except ManagerError as exc:
@@ -746,7 +775,6 @@ class DownloadManager:
         job = live.render()
         self.events.publish(live.id, JobEvent(type="status", job=job))
         if finished:
-            self._metrics.downloads_finished.labels(status.value).inc()
             await self._prune_history()
         self._kick()
         return job

@@ -1,7 +1,8 @@
 """Download routes: start, list, watch (SSE), pause, resume, cancel / delete.
 
-``/api/downloads/events`` is declared before ``/api/downloads/{job_id}`` so it is not read as
-a job id. Routes only translate HTTP; the jobs run in :class:`DownloadManager`.
+Job ids in paths are UUIDs (``{job_id:uuid}``), so ``/api/downloads/events`` is never read as
+a job id: another method there is 405. A job's event stream ends after its last event.
+Routes only translate HTTP; the jobs run in :class:`DownloadManager`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ LastEventId = Annotated[
     str | None,
     Header(max_length=64, description="Id of the last event seen; the missed ones are replayed."),
 ]
+MAX_OFFSET = 10**9
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "Server-sent events. Each `data:` line is a JSON `DownloadEvent` (`snapshot`, "
-            "`progress`, `status` or `deleted`); every event has an `id:`."
+            "`progress`, `status` or `deleted`); every event has an `id:`. The stream of one "
+            "job ends after its `completed`, `failed` or `cancelled` status (or `deleted`); "
+            "the stream of all jobs stays open."
         ),
         "content": SSE_CONTENT,
     }
@@ -66,7 +70,7 @@ async def list_downloads(
     downloads: DownloadsDep,
     status: Annotated[list[JobStatus], Query(description="Only these states.")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DownloadList:
     jobs, total = await downloads.list(statuses=status, limit=limit, offset=offset)
     return DownloadList(downloads=jobs, total=total)
@@ -88,7 +92,7 @@ async def all_download_events(
 
 
 @router.get(
-    "/{job_id}",
+    "/{job_id:uuid}",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 503),
     summary="One download job",
@@ -98,7 +102,7 @@ async def get_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
 
 
 @router.get(
-    "/{job_id}/events",
+    "/{job_id:uuid}/events",
     response_class=StreamingResponse,
     responses={**SSE_RESPONSES, **error_responses(400, 401, 404, 503)},
     summary="Progress of one download (SSE)",
@@ -115,7 +119,7 @@ async def download_events(
 
 
 @router.post(
-    "/{job_id}/pause",
+    "/{job_id:uuid}/pause",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 409, 503),
     summary="Pause a download (partial files are kept)",
@@ -125,7 +129,7 @@ async def pause_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
 
 
 @router.post(
-    "/{job_id}/resume",
+    "/{job_id:uuid}/resume",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 409, 503, 507),
     summary="Resume a paused or failed download",
@@ -135,7 +139,7 @@ async def resume_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob
 
 
 @router.delete(
-    "/{job_id}",
+    "/{job_id:uuid}",
     response_model=None,
     responses={
         200: {

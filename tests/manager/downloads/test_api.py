@@ -415,7 +415,8 @@ async def test_unknown_things_are_404_and_patterns_matching_nothing_400(
             assert response.status_code == 404, path
             assert response.json()["error"]["code"] == "NOT_FOUND"
         bad = await m.client.get("/api/downloads/not-a-uuid")
-        assert bad.status_code == 400
+        assert bad.status_code == 404  # job ids are UUIDs: no such resource
+        assert bad.json()["error"]["code"] == "NOT_FOUND"
 
 
 async def test_selected_patterns_only(hub: FakeHub, run_manager: ManagerFactory) -> None:

@@ -88,6 +88,7 @@ class HubResponseError(UpstreamError):
 
 class HubUnavailableError(ServiceUnavailableError):
     src = "hub"
+    retry_after_s: float | None = None  # the wait the Hub asked for, when it said
 
 
 class ModelNotFoundError(NotFoundError):

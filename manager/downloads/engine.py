@@ -17,8 +17,9 @@ For each file the engine
 Transient failures (connect errors, timeouts, dropped connections, 5xx, 429 with
 ``Retry-After``) are retried with tenacity: exponential backoff with jitter, at most
 ``retries`` failures in a row without progress (a try that moved bytes starts the count
-again). No bytes for ``stall_timeout_s`` is a read timeout: reconnect and resume. 401/403/404
-fail at once. ``ENOSPC`` fails with ``INSUFFICIENT_STORAGE`` and keeps the partial.
+again). No bytes for ``stall_timeout_s`` is a read timeout: reconnect and resume. Any other
+failed answer (401/403/404...) fails at once, mapped by :mod:`manager.hub.errors`. ``ENOSPC``
+fails with ``INSUFFICIENT_STORAGE`` and keeps the partial.
 
 Cancelling a fetch (pause, cancel, shutdown) stops its stream at once: the thread is told to
 write nothing more (it checks under a lock before every write) and its socket is shut down,
@@ -49,13 +50,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from manager.downloads.cache import RepoCache
 from manager.downloads.plan import RemoteFile
-from manager.downloads.retry import RETRYABLE_STATUSES, Transient, backoff_delay, parse_retry_after
-from manager.errors import (
-    HubAccessDeniedError,
-    HubModelNotFoundError,
-    HubResponseError,
-    HubUnavailableError,
-    InsufficientStorageError,
+from manager.downloads.retry import Transient, backoff_delay
+from manager.errors import HubResponseError, HubUnavailableError, InsufficientStorageError
+from manager.hub.errors import (
+    is_retryable,
+    parse_retry_after,
+    retry_after_header,
+    status_error,
 )
 from manager.metrics import ManagerMetrics
 from shared_schemas.downloads import FileStatus
@@ -374,7 +375,7 @@ class DownloadEngine:
                 f"'{state.file.path}' of '{model_id}' could not be fetched: {exc.message} "
                 f"({streak.failures} failures in a row)",
                 details={"model_id": model_id, "path": state.file.path, "reason": exc.reason},
-                headers={"Retry-After": "30"},
+                headers=retry_after_header(exc.retry_after),
                 resolution_steps=[
                     "Check the network and the Hub's status, then resume the download.",
                 ],
@@ -384,27 +385,11 @@ class DownloadEngine:
         status = response.status_code
         if status in (200, 206, 416):
             return
-        details = {"model_id": model_id, "path": file.path, "status": status}
-        if status in (401, 403):
-            raise HubAccessDeniedError(
-                f"the Hub refused '{file.path}' of '{model_id}' (gated or private)",
-                details=details,
-                resolution_steps=[
-                    f"Accept the model's terms at {self._endpoint}/{model_id} while logged in.",
-                    "Set MODEL_MANAGER_HF_TOKEN (or HF_TOKEN) to a token of that account.",
-                ],
-            )
-        if status in (404, 410):
-            raise HubModelNotFoundError(
-                f"'{file.path}' of '{model_id}' was not found on the Hub",
-                details=details,
-                resolution_steps=["The file or the commit is gone; start the download again."],
-            )
-        if status in RETRYABLE_STATUSES:
+        if is_retryable(status):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise Transient(f"http_{status}", f"HTTP {status}", retry_after=retry_after)
-        raise HubResponseError(
-            f"the Hub answered HTTP {status} for '{file.path}' of '{model_id}'", details=details
+        raise status_error(
+            status, response.headers, endpoint=self._endpoint, model_id=model_id, path=file.path
         )
 
     async def _stream_once(

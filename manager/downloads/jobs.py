@@ -51,6 +51,7 @@ from manager.errors import (
     ManagerError,
     NotFoundError,
 )
+from manager.hub.client import HubClient
 from manager.hub.ids import parse_hub_id
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
@@ -319,6 +320,7 @@ class DownloadManager:
         self._recovery: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._engine: DownloadEngine | None = None
+        self._hub: HubClient | None = None
         self._planner: HubPlanner | None = None
 
     # ----------------------------------------------------------------------------------------
@@ -357,13 +359,15 @@ class DownloadManager:
             workers=parallel,
         )
         # Planning answers a request: a couple of quick retries, then the 503 envelope.
+        self._hub = HubClient(
+            s.hub_endpoint, token, timeout_s=s.hub_timeout_s, metrics=self._metrics
+        )
+        await self._hub.__aenter__()
         self._planner = HubPlanner(
-            endpoint=s.hub_endpoint,
-            token=token,
+            self._hub,
             retries=min(s.download_retries, 2),
             backoff_s=s.download_backoff_s,
             backoff_max_s=min(s.download_backoff_max_s, 2.0),
-            metrics=self._metrics,
         )
         try:
             await self._recover()
@@ -412,6 +416,8 @@ class DownloadManager:
         self._update_gauges()
         if self._client is not None:
             await self._client.aclose()
+        if self._hub is not None:
+            await self._hub.__aexit__(None, None, None)
         if self._engine is not None:
             self._engine.close()
 

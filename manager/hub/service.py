@@ -25,8 +25,9 @@ from manager.errors import (
 )
 from manager.hub.cache import Cached, TTLCache
 from manager.hub.characteristics import extract_characteristics
-from manager.hub.client import FileNotOnHub, HubClient, access_denied
+from manager.hub.client import FileNotOnHub, HubClient
 from manager.hub.details import ConfigRead, build_details, has_file, parse_config
+from manager.hub.errors import access_denied
 from manager.hub.ids import parse_hub_id, parse_model_id
 from manager.hub.local_config import read_local_config
 from manager.hub.search import SearchQuery, decode_cursor, encode_cursor, hub_query, search_result

@@ -25,6 +25,7 @@ from manager.errors import (
     HubUnavailableError,
     InsufficientStorageError,
 )
+from manager.hub.client import HubClient
 from manager.metrics import ManagerMetrics
 from modelyard_dev.fake_hub import FakeHub, generated_bytes
 
@@ -61,11 +62,10 @@ def make_setup(hub_url: str, tmp_path: Path) -> Callable[..., Any]:
     async def open_setup(
         repo_id: str, *, retries: int = 3, stall_s: float = 2.0
     ) -> AsyncIterator[Setup]:
-        planner = HubPlanner(
-            endpoint=hub_url, token=None, retries=1, backoff_s=0.01, backoff_max_s=0.02
-        )
-        plan = await planner.plan(repo_id, "main", [], None)
         metrics = ManagerMetrics()
+        async with HubClient(hub_url, None, timeout_s=10.0, metrics=metrics) as hub_client:
+            planner = HubPlanner(hub_client, retries=1, backoff_s=0.01, backoff_max_s=0.02)
+            plan = await planner.plan(repo_id, "main", [], None)
         sleeps: list[float] = []
 
         async def record_sleep(seconds: float) -> None:

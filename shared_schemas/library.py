@@ -116,7 +116,17 @@ class DeleteResult(BaseModel):
     )
     freed_bytes: int
     removed_revisions: list[str] = Field(default_factory=list)
-    removed_paths: list[str] = Field(default_factory=list)
+    removed_paths: list[str] = Field(
+        default_factory=list,
+        description="What was removed; always the model's own folder or paths inside it.",
+    )
+    kept_repos: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Other cached models holding one of the removed commits (a copy, a mirror, a "
+            "renamed repo); a delete leaves them as they are."
+        ),
+    )
 
 
 # ---- compatibility --------------------------------------------------------------------------

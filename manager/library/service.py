@@ -425,6 +425,7 @@ class Library:
             freed_bytes=plan.freed_bytes,
             removed_revisions=list(plan.revisions),
             removed_paths=plan.removed_paths,
+            kept_repos=list(plan.kept_repos),
         )
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:

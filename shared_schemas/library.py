@@ -16,6 +16,7 @@ ModelSource = Literal["hub", "imported"]
 ModelFormat = Literal["mlx", "transformers", "gguf", "unknown"]
 WeightsKind = Literal["safetensors", "gguf", "pickle", "none"]
 ImportMode = Literal["link", "copy"]
+SkipReason = Literal["hidden", "linked_folder", "link_outside_source", "not_a_regular_file"]
 LibrarySort = Literal[
     "name", "-name", "size", "-size", "added", "-added", "last_used", "-last_used"
 ]
@@ -106,6 +107,27 @@ class ImportRequest(BaseModel):
     mode: ImportMode = Field(
         default="link",
         description="link: hard links (no bytes duplicated, same file system); copy: copies.",
+    )
+
+
+class SkippedFile(BaseModel):
+    path: str = Field(description="Relative to the imported folder.")
+    reason: SkipReason = Field(
+        description=(
+            "hidden: a name starting with '.'; linked_folder: a symlink to a folder; "
+            "link_outside_source: a symlink whose target lies outside the folder (and, for a "
+            "Hugging Face snapshot, outside its repo's blobs); not_a_regular_file: a device, "
+            "pipe, socket or a link to nothing."
+        )
+    )
+
+
+class ImportedModel(LocalModel):
+    """The imported model, and what in the source folder was left out."""
+
+    skipped: list[SkippedFile] = Field(
+        default_factory=list,
+        description="Entries of the source that were not imported, and why.",
     )
 
 

@@ -55,6 +55,7 @@ from shared_schemas.library import (
     CompatibilityReport,
     CompatibilitySummary,
     DeleteResult,
+    ImportedModel,
     ImportRequest,
     LocalModel,
     LocalModelList,
@@ -379,7 +380,7 @@ class Library:
 
     # ---- changing the library -----------------------------------------------------------------
 
-    async def import_model(self, request: ImportRequest) -> LocalModel:
+    async def import_model(self, request: ImportRequest) -> ImportedModel:
         outcome = await asyncio.to_thread(
             import_model,
             request.path,
@@ -397,8 +398,15 @@ class Library:
             )
 
         await self._write(record)
-        logger.info("imported %s from %s (%s)", outcome.model_id, outcome.origin, outcome.mode)
-        return await self.get_local(outcome.model_id)
+        logger.info(
+            "imported %s from %s (%s, %d entries skipped)",
+            outcome.model_id,
+            outcome.origin,
+            outcome.mode,
+            len(outcome.skipped),
+        )
+        model = await self.get_local(outcome.model_id)
+        return ImportedModel(**dict(model), skipped=list(outcome.skipped))
 
     async def delete(self, model_id: str, owned: set[str] | None) -> DeleteResult:
         """Unload, then remove from disk, then forget. Checks come first and touch nothing."""

@@ -112,6 +112,7 @@ class DownloadRequest(BaseModel):
     )
     force: bool = Field(
         default=False,
+        strict=True,
         description=(
             "Download even when the model's compatibility verdict is not `runs` (otherwise "
             "409 `model_not_servable`); the job then records the verdict as its `warning`."

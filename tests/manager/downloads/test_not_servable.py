@@ -93,3 +93,15 @@ async def test_forced_download_records_the_warning(
         assert {j["model_id"]: j["warning"] is not None for j in history} == dict.fromkeys(
             expected, True
         )
+
+
+async def test_force_must_be_a_boolean(run_manager: ManagerFactory) -> None:
+    """``force`` is JSON ``true`` or ``false``; ``0``, ``"yes"`` or ``null`` are refused, not
+    read as a choice the client did not spell out."""
+    async with run_manager() as m:
+        for value in (0, 1, "yes", "true", None):
+            body = {"model_id": TINY, "force": value}
+            response = await m.client.post("/api/downloads", json=body)
+            assert response.status_code == 400, (value, response.text)
+            assert response.json()["error"]["param"] == "force", value
+        assert (await m.client.get("/api/downloads")).json()["total"] == 0

@@ -111,6 +111,14 @@ class DownloadRequest(BaseModel):
     format: DownloadFormat | None = Field(
         default=None, description="Repository format; default: detected from the file list."
     )
+    force: bool = Field(
+        default=False,
+        strict=True,
+        description=(
+            "Download even when the model's compatibility verdict is not `runs` (otherwise "
+            "409 `model_not_servable`); the job then records the verdict as its `warning`."
+        ),
+    )
 
     @field_validator("model_id")
     @classmethod
@@ -155,6 +163,13 @@ class DownloadJob(BaseModel):
     )
     eta_s: float | None = Field(default=None, description="Seconds left at the current speed.")
     error: ErrorBody | None = Field(default=None, description="Why the job failed.")
+    warning: ErrorBody | None = Field(
+        default=None,
+        description=(
+            "Why the model may not run here, recorded when the download was forced past its "
+            "compatibility verdict (`force: true`)."
+        ),
+    )
     created_at: float = Field(description="Unix time.")
     updated_at: float
     started_at: float | None = None

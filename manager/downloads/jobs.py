@@ -43,7 +43,7 @@ from manager.downloads.engine import DownloadEngine, FileState
 from manager.downloads.events import EventBus
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
 from manager.downloads.states import Action, check_move, plan_action
-from manager.downloads.tables import DownloadFileRow, DownloadJobRow
+from manager.downloads.tables import DownloadFileRow, DownloadJobRow, DownloadWarningRow
 from manager.errors import (
     DatabaseUnavailableError,
     HubResponseError,
@@ -203,6 +203,7 @@ class LiveJob:
     last_published: tuple[int, tuple[str, ...]] | None = None
     last_saved: float = 0.0
     error: dict[str, Any] | None = None
+    warning: dict[str, Any] | None = None
     finished_at: float | None = None
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -239,6 +240,7 @@ class LiveJob:
             speed_bps=speed,
             eta_s=eta,
             error=ErrorBody.model_validate(self.error) if self.error else None,
+            warning=ErrorBody.model_validate(self.warning) if self.warning else None,
             created_at=self.created_at,
             updated_at=self.updated_at,
             started_at=self.started_at,
@@ -258,6 +260,11 @@ class LiveJob:
 
 def _remote(row: DownloadFileRow) -> RemoteFile:
     return RemoteFile(path=row.path, size=row.size, blob_id=row.blob_id, sha256=row.sha256)
+
+
+def _warning(row: DownloadJobRow) -> ErrorBody | None:
+    note = row.warning_note
+    return ErrorBody.model_validate(note.body) if note is not None else None
 
 
 def render_row(row: DownloadJobRow) -> DownloadJob:
@@ -285,6 +292,7 @@ def render_row(row: DownloadJobRow) -> DownloadJob:
         files_total=len(files),
         files_done=sum(1 for f in files if f.status == FileStatus.COMPLETED),
         error=ErrorBody.model_validate(row.error) if row.error else None,
+        warning=_warning(row),
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
@@ -471,6 +479,7 @@ class DownloadManager:
             updated_at=time.time(),
             started_at=row.started_at,
             transferred_before=row.bytes_transferred,
+            warning=row.warning_note.body if row.warning_note is not None else None,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -524,8 +533,11 @@ class DownloadManager:
     # ----------------------------------------------------------------------------------------
     # Starting
 
-    async def submit(self, request: DownloadRequest) -> tuple[DownloadJob, bool]:
-        """Start a download, or return the job doing it; True when the model is complete."""
+    async def submit(
+        self, request: DownloadRequest, *, warning: ErrorBody | None = None
+    ) -> tuple[DownloadJob, bool]:
+        """Start a download, or return the job doing it; True when the model is complete.
+        ``warning``: recorded on a new job (a model forced past its compatibility verdict)."""
         parse_hub_id(request.model_id)
         async with self._submit_locks.hold((request.model_id, request.revision)):
             existing = await self._find_active(request.model_id, revision=request.revision)
@@ -540,9 +552,9 @@ class DownloadManager:
             repo = RepoCache(self.cache_dir, plan.model_id)
             if await asyncio.to_thread(repo.is_complete, plan.commit, plan.files):
                 await asyncio.to_thread(repo.write_ref, plan.revision, plan.commit)
-                return await self._completed(plan), True
+                return await self._completed(plan, warning), True
             await self._preflight(plan.model_id, plan.files, exclude=None)
-            live = await self._create(plan)
+            live = await self._create(plan, warning)
         self.events.publish(live.id, JobEvent(type="status", job=live.render()))
         self._kick()
         return live.render(), False
@@ -568,7 +580,7 @@ class DownloadManager:
             row = (await session.scalars(query.limit(1))).first()
             return self._overlay(render_row(row)) if row is not None else None
 
-    async def _completed(self, plan: DownloadPlan) -> DownloadJob:
+    async def _completed(self, plan: DownloadPlan, warning: ErrorBody | None) -> DownloadJob:
         """The finished job for a model already in the cache: the last one, or a new record."""
         paths = sorted(f.path for f in plan.files)
         async with session_scope(self._sessions) as session:
@@ -588,7 +600,7 @@ class DownloadManager:
                 if sorted(f.path for f in row.files) == paths:
                     return render_row(row)
             now = time.time()
-            row = self._new_row(plan, JobStatus.COMPLETED, now)
+            row = self._new_row(plan, JobStatus.COMPLETED, now, warning)
             row.bytes_done = plan.total_bytes
             row.started_at = row.finished_at = now
             for file_row in row.files:
@@ -600,7 +612,10 @@ class DownloadManager:
         await self._prune_history()
         return job
 
-    def _new_row(self, plan: DownloadPlan, status: JobStatus, now: float) -> DownloadJobRow:
+    def _new_row(
+        self, plan: DownloadPlan, status: JobStatus, now: float, warning: ErrorBody | None
+    ) -> DownloadJobRow:
+        note = DownloadWarningRow(body=warning.model_dump()) if warning is not None else None
         return DownloadJobRow(
             id=str(uuid.uuid4()),
             model_id=plan.model_id,
@@ -614,6 +629,7 @@ class DownloadManager:
             bytes_transferred=0,
             created_at=now,
             updated_at=now,
+            warning_note=note,
             files=[
                 DownloadFileRow(
                     path=f.path,
@@ -627,9 +643,9 @@ class DownloadManager:
             ],
         )
 
-    async def _create(self, plan: DownloadPlan) -> LiveJob:
+    async def _create(self, plan: DownloadPlan, warning: ErrorBody | None) -> LiveJob:
         now = time.time()
-        row = self._new_row(plan, JobStatus.QUEUED, now)
+        row = self._new_row(plan, JobStatus.QUEUED, now, warning)
         async with session_scope(self._sessions) as session:
             session.add(row)
         live = await self._live_from_row(row)

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from manager.downloads.deps import DownloadsDep
+from manager.hub.deps import HubDep
+from manager.library.deps import LibraryDep
 from shared_schemas.downloads import DownloadJob, DownloadList, DownloadRequest, JobStatus
 from shared_schemas.errors import error_responses
 from shared_schemas.sse import SSE_CONTENT
@@ -47,14 +49,19 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses={
         200: {"model": DownloadJob, "description": "Already complete: nothing to transfer."},
         202: {"description": "Queued, or the job already downloading this model."},
-        **error_responses(400, 401, 403, 404, 502, 503, 507),
+        **error_responses(400, 401, 403, 404, 409, 502, 503, 507),
     },
-    summary="Download a model into the Hugging Face cache",
+    summary="Download a model into the Hugging Face cache (409 if it would not run here)",
 )
 async def start_download(
-    body: DownloadRequest, downloads: DownloadsDep, response: Response
+    body: DownloadRequest,
+    downloads: DownloadsDep,
+    library: LibraryDep,
+    hub: HubDep,
+    response: Response,
 ) -> DownloadJob:
-    job, complete = await downloads.submit(body)
+    warning = await library.download_check(body, hub)
+    job, complete = await downloads.submit(body, warning=warning)
     if complete:
         response.status_code = 200
     return job

@@ -112,6 +112,7 @@ def hub_error(exc: BaseException, *, endpoint: str, model_id: str | None = None)
     ):
         return HubModelNotFoundError(
             f"{subject} was not found on the Hub",
+            param="model_id" if model_id is not None else None,
             details=details,
             resolution_steps=[
                 "Check the id (org/name, as on the model's Hub page).",

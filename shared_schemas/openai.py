@@ -21,6 +21,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -136,14 +137,6 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = Field(
         default=None, description="The call a tool message answers (required for role tool)."
     )
-
-    @model_validator(mode="after")
-    def _tool_fields(self) -> ChatMessage:
-        if self.role == "tool" and not self.tool_call_id:
-            raise ValueError("a message with role 'tool' needs 'tool_call_id'")
-        if self.tool_calls and self.role != "assistant":
-            raise ValueError("only assistant messages carry 'tool_calls'")
-        return self
 
     def text(self) -> str:
         if self.content is None:
@@ -279,9 +272,11 @@ class _SamplingFields(_Request):
         description="Token id (as a string) -> bias from -100 to 100, added to its logit.",
     )
     max_tokens: int | None = Field(default=None, ge=1)
-    n: Annotated[int, AfterValidator(_one_choice)] = Field(
-        default=1, ge=1, description="Only n=1 is supported; larger values are refused."
-    )
+    n: Annotated[
+        int,
+        AfterValidator(_one_choice),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1}),
+    ] = Field(default=1, description="Only n=1 is supported; larger values are refused.")
     presence_penalty: float | None = Field(
         default=None,
         ge=-2.0,
@@ -322,12 +317,6 @@ class _SamplingFields(_Request):
     service_tier: str | None = Field(default=None, description="Accepted and ignored.")
     prompt_cache_key: str | None = Field(default=None, description="Accepted and ignored.")
 
-    @model_validator(mode="after")
-    def _one_format(self) -> _SamplingFields:
-        if self.format is not None and self.response_format is not None:
-            raise ValueError("give either 'response_format' or 'format' (its synonym), not both")
-        return self
-
     def stop_list(self) -> list[str]:
         if self.stop is None:
             return []
@@ -353,17 +342,6 @@ class ChatCompletionRequest(_SamplingFields):
     parallel_tool_calls: bool | None = Field(
         default=None, description="false: at most one call per answer (default true)."
     )
-
-    @model_validator(mode="after")
-    def _choice_needs_tools(self) -> ChatCompletionRequest:
-        forced = self.tool_choice not in (None, "none", "auto")
-        if forced and not self.tools:
-            raise ValueError("tool_choice 'required' or a named function needs 'tools'")
-        if isinstance(self.tool_choice, NamedToolChoice):
-            name = self.tool_choice.function.name
-            if name not in {t.function.name for t in self.tools or []}:
-                raise ValueError(f"tool_choice names '{name}', which is not one of the tools")
-        return self
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -391,16 +369,22 @@ def _no_legacy_logprobs(value: int | None) -> int | None:
 
 class CompletionRequest(_SamplingFields):
     prompt: Prompt = Field(description="A string (or a list holding exactly one string).")
-    best_of: Annotated[int | None, AfterValidator(_one_best)] = Field(
-        default=None, ge=1, description="Only 1 is supported."
-    )
+    best_of: Annotated[
+        int | None,
+        AfterValidator(_one_best),
+        WithJsonSchema(
+            {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1}, {"type": "null"}]}
+        ),
+    ] = Field(default=None, description="Only 1 is supported; larger values are refused.")
     echo: bool = False
-    logprobs: Annotated[int | None, AfterValidator(_no_legacy_logprobs)] = Field(
-        default=None, ge=0, le=5, description="Not supported on legacy completions (refused)."
-    )
-    suffix: Annotated[str | None, AfterValidator(_no_suffix)] = Field(
-        default=None, description="Not supported (refused when not empty)."
-    )
+    logprobs: Annotated[
+        int | None, AfterValidator(_no_legacy_logprobs), WithJsonSchema({"type": "null"})
+    ] = Field(default=None, description="Not supported on legacy completions (refused).")
+    suffix: Annotated[
+        str | None,
+        AfterValidator(_no_suffix),
+        WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 0}, {"type": "null"}]}),
+    ] = Field(default=None, description="Not supported (refused when not empty).")
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from inference_server.errors import BadRequestError
 from inference_server.generation.grammar import COMPACT_JSON, TEMPLATE_JSON
 from shared_schemas.openai import (
     ChatCompletionRequest,
@@ -60,6 +61,46 @@ class OutputPlan:
         return self.schema is not None or (self.tools is not None and self.tools.mode != "auto")
 
 
+def check_request(request: ChatCompletionRequest | CompletionRequest) -> None:
+    """Refuse combinations of fields a schema cannot state (400, ``param`` set)."""
+    if request.format is not None and request.response_format is not None:
+        raise BadRequestError(
+            "give either 'response_format' or 'format' (its synonym), not both",
+            param="format",
+            code="conflicting_parameters",
+        )
+    if not isinstance(request, ChatCompletionRequest):
+        return
+    choice = request.tool_choice
+    if choice not in (None, "none", "auto") and not request.tools:
+        raise BadRequestError(
+            "tool_choice 'required' or a named function needs 'tools'",
+            param="tool_choice",
+            code="conflicting_parameters",
+        )
+    if isinstance(choice, NamedToolChoice):
+        names = {t.function.name for t in request.tools or []}
+        if choice.function.name not in names:
+            raise BadRequestError(
+                f"tool_choice names '{choice.function.name}', which is not one of the tools",
+                param="tool_choice.function.name",
+                code="conflicting_parameters",
+            )
+    for index, message in enumerate(request.messages):
+        if message.role == "tool" and not message.tool_call_id:
+            raise BadRequestError(
+                "a message with role 'tool' needs 'tool_call_id'",
+                param=f"messages.{index}.tool_call_id",
+                code="invalid_message",
+            )
+        if message.tool_calls and message.role != "assistant":
+            raise BadRequestError(
+                "only assistant messages carry 'tool_calls'",
+                param=f"messages.{index}.tool_calls",
+                code="invalid_message",
+            )
+
+
 def answer_schema(request: ChatCompletionRequest | CompletionRequest) -> tuple[Any, str]:
     """The JSON schema the answer must follow (None for free text) and the field it is from."""
     if request.format is not None:
@@ -74,6 +115,7 @@ def answer_schema(request: ChatCompletionRequest | CompletionRequest) -> tuple[A
 
 
 def plan_output(request: ChatCompletionRequest | CompletionRequest) -> OutputPlan:
+    """What ``request`` constrains (after ``check_request`` accepted it)."""
     schema, param = answer_schema(request)
     tools = None
     if isinstance(request, ChatCompletionRequest) and request.tools:

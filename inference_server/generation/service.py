@@ -31,7 +31,12 @@ from inference_server.errors import (
     UnsupportedParameterError,
 )
 from inference_server.generation import prepare
-from inference_server.generation.constraints import CONSTRAINED_FAMILIES, OutputPlan, plan_output
+from inference_server.generation.constraints import (
+    CONSTRAINED_FAMILIES,
+    OutputPlan,
+    check_request,
+    plan_output,
+)
 from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
 from inference_server.generation.sampling import SamplingParams
 from inference_server.generation.tools import (
@@ -141,6 +146,7 @@ class GenerationService:
         return model_id
 
     async def start_chat(self, request: ChatCompletionRequest) -> Generation:
+        check_request(request)
         plan = plan_output(request)
         messages = template_messages(request.messages)
         tools = plan.tools.tools if plan.tools is not None else None
@@ -170,6 +176,7 @@ class GenerationService:
         )
 
     async def start_completion(self, request: CompletionRequest) -> Generation:
+        check_request(request)
         text = request.prompt_text()
 
         def encode(tokenizer: Any) -> list[int]:

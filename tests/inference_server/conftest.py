@@ -28,10 +28,10 @@ def inference(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 # Models for tools and structured outputs: the default tiny model with room for the tools
 # preamble (the tiny tokenizer spells it in ~480 tokens), the same with the plain template
-# (no tool support), and one with a context of four million tokens, so a prompt of megabytes
-# passes the length bound and is tokenized for real.
+# (no tool support), and one with a context of 100,000 tokens, so a prompt of a megabyte
+# passes the length bound (17 characters per token at most) and is tokenized for real.
 AGENT_CONTEXT = 4096
-HUGE_CONTEXT = 4_000_000
+HUGE_CONTEXT = 100_000
 
 
 @pytest.fixture(scope="session")

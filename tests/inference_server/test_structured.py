@@ -131,7 +131,10 @@ WEATHER = {
         "name": "get_weather",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"enum": ["Paris", "Rome"]}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "properties": {
+                "city": {"enum": ["Paris", "Rome"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
             "required": ["city", "days"],
             "additionalProperties": False,
         },
@@ -156,9 +159,32 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
         ("schema-stream", body(102, stream=True)),
         ("schema-stream", body(103, stream=True)),
         ("tool", {**tool_body, "tool_choice": "required", "seed": 1}),
-        ("tool", {**tool_body, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}, "seed": 2}),
-        ("plain", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40, "temperature": 0}),
-        ("plain", {"model": MODEL, "messages": [{"role": "user", "content": "yo"}], "max_tokens": 40, "temperature": 0}),
+        (
+            "tool",
+            {
+                **tool_body,
+                "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+                "seed": 2,
+            },
+        ),
+        (
+            "plain",
+            {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 40,
+                "temperature": 0,
+            },
+        ),
+        (
+            "plain",
+            {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "yo"}],
+                "max_tokens": 40,
+                "temperature": 0,
+            },
+        ),
     ]
     before = batch_sizes(agents)
 
@@ -181,7 +207,9 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
             assert choice["finish_reason"] == "tool_calls", choice
             for call in choice["message"]["tool_calls"]:
                 assert call["function"]["name"] == "get_weather"
-                jsonschema.validate(json.loads(call["function"]["arguments"]), WEATHER["function"]["parameters"])
+                jsonschema.validate(
+                    json.loads(call["function"]["arguments"]), WEATHER["function"]["parameters"]
+                )
         else:
             choice = r.json()["choices"][0]
             assert choice["finish_reason"] in ("stop", "length")
@@ -196,7 +224,11 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
     [
         ({"type": "object", "properties": {"a": {"type": "strin"}}}, "/properties/a", "strin"),
         ({"type": "array", "items": {"type": "string", "pattern": "(?<=a)b"}}, "/items", "look"),
-        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}, "/properties/a", "missing"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+            "/properties/a",
+            "missing",
+        ),
         ({"type": "array", "uniqueItems": True}, "", "uniqueItems"),
     ],
 )
@@ -216,10 +248,20 @@ def test_invalid_schema_is_400_with_reason_and_pointer(
 
 
 def test_invalid_tool_parameters_are_400_naming_the_tool(agents: Service) -> None:
-    bad = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}}
+    bad = {
+        "type": "function",
+        "function": {
+            "name": "f",
+            "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}},
+        },
+    }
     r = httpx.post(
         agents.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "tools": [WEATHER, bad]},
+        json={
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [WEATHER, bad],
+        },
         timeout=30,
     )
     assert r.status_code == 400

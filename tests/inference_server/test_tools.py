@@ -128,7 +128,7 @@ def test_text_is_held_only_while_it_could_start_a_call() -> None:
 def test_broken_and_unterminated_calls_are_dropped_not_shown() -> None:
     text, calls, _ = scan(
         family("json_tools"),
-        ["<tool_call>\n{not json}\n</tool_call>ok <tool_call>\n{\"name\": \"get_weat"],
+        ['<tool_call>\n{not json}\n</tool_call>ok <tool_call>\n{"name": "get_weat'],
     )
     assert (text, calls) == ("ok", [])
 
@@ -201,11 +201,19 @@ def test_grammar_sources() -> None:
 @pytest.mark.parametrize(
     ("mode", "text", "accepted"),
     [
-        ("required", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "x"}}\n</tool_call>', True),
+        (
+            "required",
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": "x"}}\n</tool_call>',
+            True,
+        ),
         ("required", "plain text", False),
         ("required", '<tool_call>\n{"name": "other", "arguments": {}}\n</tool_call>', False),
         ("auto", "plain text", True),
-        ("auto", 'hi <tool_call>\n{"name": "get_weather", "arguments": {"city": "x"}}\n</tool_call>', True),
+        (
+            "auto",
+            'hi <tool_call>\n{"name": "get_weather", "arguments": {"city": "x"}}\n</tool_call>',
+            True,
+        ),
         ("auto", "hi <tool_call>\nnot json", False),
     ],
 )

@@ -125,7 +125,7 @@ def batch_sizes(service: Service) -> dict[str, float]:
     return out
 
 
-WEATHER = {
+WEATHER: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",

@@ -23,8 +23,11 @@ PARAMETERS: dict[str, Any] = {
     "required": ["city", "days", "metric"],
     "additionalProperties": False,
 }
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": PARAMETERS}}
-TIME = {
+WEATHER: dict[str, Any] = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": PARAMETERS},
+}
+TIME: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_time",
@@ -57,7 +60,8 @@ def post(service: Service, payload: dict[str, Any]) -> httpx.Response:
 
 def assemble(text: str) -> tuple[str, list[dict[str, Any]], str | None]:
     """Content, calls and finish reason from a stream, as OpenAI clients assemble them."""
-    content, calls, finish = "", {}, None
+    content, finish = "", None
+    calls: dict[int, dict[str, Any]] = {}
     for line in text.splitlines():
         if not line.startswith("data: ") or line == "data: [DONE]":
             continue

@@ -310,6 +310,12 @@ def _tool_use(
             f"{', '.join(sorted(CONSTRAINED_FAMILIES))}); use tool_choice 'auto'",
             param="tool_choice",
         )
+    if tools is not None and plan.schema is not None and fmt.family not in CONSTRAINED_FAMILIES:
+        raise UnsupportedParameterError(
+            f"{plan.schema_param} together with tools needs constrained decoding of the "
+            f"'{fmt.family}' tool-call format, which this server does not have",
+            param=plan.schema_param,
+        )
     return ToolUse(fmt, tools.tools if tools else None, tools.parallel if tools else True)
 
 

@@ -30,18 +30,18 @@ def inference(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 # preamble (the tiny tokenizer spells it in ~480 tokens), the same with the plain template
 # (no tool support), and one with a context of 100,000 tokens, so a prompt of a megabyte
 # passes the length bound (17 characters per token at most) and is tokenized for real.
-AGENT_CONTEXT = 4096
+TOOLING_CONTEXT = 4096
 HUGE_CONTEXT = 100_000
 
 
 @pytest.fixture(scope="session")
-def agent_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tooling_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import dataclasses
 
     from modelyard_dev.tiny_model import TINY, write_model
 
-    root = tmp_path_factory.mktemp("agent-models")
-    write_model(root / "tools", dataclasses.replace(TINY, max_position_embeddings=AGENT_CONTEXT))
+    root = tmp_path_factory.mktemp("tooling-models")
+    write_model(root / "tools", dataclasses.replace(TINY, max_position_embeddings=TOOLING_CONTEXT))
     write_model(root / "plain", TINY, tools=False, seed=1)
     write_model(
         root / "huge-context", dataclasses.replace(TINY, max_position_embeddings=HUGE_CONTEXT)
@@ -50,15 +50,17 @@ def agent_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def agents(agent_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def tooling(
+    tooling_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
     """One inference server for the tools and structured-output tests (started once)."""
     service = inference_service(
         {
-            "MLX_SERVER_MODELS_DIRS": str(agent_models_dir),
-            "MLX_SERVER_HF_CACHE_DIR": str(tmp_path_factory.mktemp("agents-empty-cache")),
+            "MLX_SERVER_MODELS_DIRS": str(tooling_models_dir),
+            "MLX_SERVER_HF_CACHE_DIR": str(tmp_path_factory.mktemp("tooling-empty-cache")),
             "MLX_SERVER_MAX_TOKENS_CAP": "4096",
         },
-        log_dir=tmp_path_factory.mktemp("agents-logs"),
+        log_dir=tmp_path_factory.mktemp("tooling-logs"),
     )
     service.start()
     yield service

@@ -41,10 +41,10 @@ def post(service: Service, path: str, payload: Any, **kw: Any) -> httpx.Response
     ],
 )
 def test_unsupported_fields_are_refused_by_name(
-    agents: Service, path: str, field: str, value: Any
+    tooling: Service, path: str, field: str, value: Any
 ) -> None:
     base = CHAT if "chat" in path else COMPLETION
-    r = post(agents, path, {**base, field: value})
+    r = post(tooling, path, {**base, field: value})
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert (error["code"], error["param"], error["type"]) == (
@@ -55,7 +55,7 @@ def test_unsupported_fields_are_refused_by_name(
     assert field in error["message"]
 
 
-def test_harmless_fields_are_accepted_and_listed(agents: Service) -> None:
+def test_harmless_fields_are_accepted_and_listed(tooling: Service) -> None:
     values = {
         "user": "u1",
         "safety_identifier": "s1",
@@ -67,45 +67,45 @@ def test_harmless_fields_are_accepted_and_listed(agents: Service) -> None:
     assert set(values) == set(IGNORED_FIELDS)
     for model in (ChatCompletionRequest, CompletionRequest):
         assert set(IGNORED_FIELDS) <= set(model.model_fields)
-    assert post(agents, "/v1/chat/completions", {**CHAT, **values}).status_code == 200
-    assert post(agents, "/v1/completions", {**COMPLETION, **values}).status_code == 200
+    assert post(tooling, "/v1/chat/completions", {**CHAT, **values}).status_code == 200
+    assert post(tooling, "/v1/completions", {**COMPLETION, **values}).status_code == 200
     # n=1, best_of=1 and an empty suffix ask for nothing unsupported.
-    ok = post(agents, "/v1/completions", {**COMPLETION, "n": 1, "best_of": 1, "suffix": ""})
+    ok = post(tooling, "/v1/completions", {**COMPLETION, "n": 1, "best_of": 1, "suffix": ""})
     assert ok.status_code == 200
 
 
-def test_echoed_assistant_fields_are_tolerated(agents: Service) -> None:
+def test_echoed_assistant_fields_are_tolerated(tooling: Service) -> None:
     # Clients send earlier answers back as they got them (refusal, annotations...).
     messages = [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello", "refusal": None, "annotations": []},
         {"role": "user", "content": "again"},
     ]
-    assert post(agents, "/v1/chat/completions", {**CHAT, "messages": messages}).status_code == 200
+    assert post(tooling, "/v1/chat/completions", {**CHAT, "messages": messages}).status_code == 200
 
 
-def test_logit_bias_steers_and_is_checked(agents: Service) -> None:
+def test_logit_bias_steers_and_is_checked(tooling: Service) -> None:
     forced = post(
-        agents,
+        tooling,
         "/v1/chat/completions",
         {**CHAT, "max_tokens": 4, "logprobs": True, "logit_bias": {"300": 100}, "temperature": 1},
     ).json()
     tokens = [t["token"] for t in forced["choices"][0]["logprobs"]["content"]]
     assert len(set(tokens)) == 1 and len(tokens) == 4
     banned_first = post(
-        agents,
+        tooling,
         "/v1/chat/completions",
         {**CHAT, "max_tokens": 1, "temperature": 0, "logprobs": True},
     ).json()
     first = banned_first["choices"][0]["logprobs"]["content"][0]["token"]
     assert first != tokens[0]
-    too_big = post(agents, "/v1/chat/completions", {**CHAT, "logit_bias": {"999999": 1}})
+    too_big = post(tooling, "/v1/chat/completions", {**CHAT, "logit_bias": {"999999": 1}})
     assert too_big.status_code == 400 and too_big.json()["error"]["param"] == "logit_bias"
-    not_an_id = post(agents, "/v1/chat/completions", {**CHAT, "logit_bias": {"abc": 1}})
+    not_an_id = post(tooling, "/v1/chat/completions", {**CHAT, "logit_bias": {"abc": 1}})
     assert not_an_id.status_code == 400 and not_an_id.json()["error"]["param"] == "logit_bias"
 
 
-def test_lone_surrogate_is_400_not_500(agents: Service) -> None:
+def test_lone_surrogate_is_400_not_500(tooling: Service) -> None:
     r"""Reproduction: ``{"content": "\ud800"}`` in a message used to answer 500 (the
     tokenizer cannot encode it). It is a 400 ``invalid_request_error`` naming where it is."""
     raw = b'{"model": "local/tools", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
@@ -114,7 +114,7 @@ def test_lone_surrogate_is_400_not_500(agents: Service) -> None:
         ("/v1/completions", b'{"model": "local/tools", "prompt": "\\udfff"}'),
     ):
         r = httpx.post(
-            agents.url + path,
+            tooling.url + path,
             content=payload,
             headers={"content-type": "application/json"},
             timeout=30,
@@ -126,13 +126,13 @@ def test_lone_surrogate_is_400_not_500(agents: Service) -> None:
         assert error["message"].startswith("messages.0.content" if "chat" in path else "prompt")
 
 
-def test_prompt_longer_than_any_context_is_refused_before_tokenizing(agents: Service) -> None:
+def test_prompt_longer_than_any_context_is_refused_before_tokenizing(tooling: Service) -> None:
     """Reproduction: a prompt of megabytes was tokenized on the event loop before the
     context check. Now text that cannot fit (more characters than the context times the
     longest token) is refused at once, before tokenizing."""
     huge = "the cat sat on the mat. " * 200_000  # 4.8 MB; the model's bound is 69,632
     r = post(
-        agents, "/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": huge}]}
+        tooling, "/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": huge}]}
     )
     assert r.status_code == 400
     error = r.json()["error"]
@@ -141,7 +141,7 @@ def test_prompt_longer_than_any_context_is_refused_before_tokenizing(agents: Ser
     assert "prompt_tokens" not in error["details"]  # never tokenized
 
 
-def test_health_answers_while_a_huge_prompt_is_tokenized(agents: Service) -> None:
+def test_health_answers_while_a_huge_prompt_is_tokenized(tooling: Service) -> None:
     """Reproduction: a 6 MB prompt blocked the inference server's /health for 5.5 s, because
     the prompt was tokenized on the event loop. Tokenizing now runs in a thread: /health keeps
     answering while a megabyte prompt is tokenized (it fits the length bound of this model's
@@ -154,7 +154,7 @@ def test_health_answers_while_a_huge_prompt_is_tokenized(agents: Service) -> Non
     }
     assert (
         post(
-            agents,
+            tooling,
             "/v1/chat/completions",
             {**payload, "messages": [{"role": "user", "content": "warm"}]},
         ).status_code
@@ -163,13 +163,13 @@ def test_health_answers_while_a_huge_prompt_is_tokenized(agents: Service) -> Non
     result: dict[str, httpx.Response] = {}
 
     def send() -> None:
-        result["r"] = post(agents, "/v1/chat/completions", payload)
+        result["r"] = post(tooling, "/v1/chat/completions", payload)
 
     sender = threading.Thread(target=send)
     sender.start()
     time.sleep(0.5)  # the body is on its way and being tokenized
     answered_meanwhile = 0
-    with httpx.Client(base_url=agents.url, timeout=30) as client:
+    with httpx.Client(base_url=tooling.url, timeout=30) as client:
         for _ in range(5):
             assert client.get("/health").status_code == 200
             if sender.is_alive():
@@ -203,13 +203,13 @@ def test_chat_template_errors_are_400() -> None:
     assert "alternate" in caught.value.message
 
 
-def test_models_carry_capabilities(agents: Service) -> None:
-    cards = {m["id"]: m for m in httpx.get(agents.url + "/v1/models", timeout=30).json()["data"]}
+def test_models_carry_capabilities(tooling: Service) -> None:
+    cards = {m["id"]: m for m in httpx.get(tooling.url + "/v1/models", timeout=30).json()["data"]}
     assert "tools" in cards["local/tools"]["capabilities"]
     assert "tools" not in cards["local/plain"]["capabilities"]
     for card in cards.values():
         assert {"chat", "completion", "json_schema", "json_object", "logprobs"} <= set(
             card["capabilities"]
         )
-    one = httpx.get(agents.url + "/v1/models/local/tools", timeout=30).json()
+    one = httpx.get(tooling.url + "/v1/models/local/tools", timeout=30).json()
     assert one["capabilities"] == cards["local/tools"]["capabilities"]

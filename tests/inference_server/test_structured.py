@@ -66,8 +66,8 @@ def check(content: str, finish: str | None) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-def test_json_schema_validates_for_20_seeds(agents: Service, stream: bool) -> None:
-    with httpx.Client(base_url=agents.url, timeout=120) as client:
+def test_json_schema_validates_for_20_seeds(tooling: Service, stream: bool) -> None:
+    with httpx.Client(base_url=tooling.url, timeout=120) as client:
         for seed in range(20):
             r = client.post("/v1/chat/completions", json=body(seed, stream=stream))
             assert r.status_code == 200, r.text
@@ -78,24 +78,24 @@ def test_json_schema_validates_for_20_seeds(agents: Service, stream: bool) -> No
                 check(choice["message"]["content"], choice["finish_reason"])
 
 
-def test_cut_off_json_says_length(agents: Service) -> None:
-    r = httpx.post(agents.url + "/v1/chat/completions", json=body(1, max_tokens=3), timeout=60)
+def test_cut_off_json_says_length(tooling: Service) -> None:
+    r = httpx.post(tooling.url + "/v1/chat/completions", json=body(1, max_tokens=3), timeout=60)
     choice = r.json()["choices"][0]
     assert choice["finish_reason"] == "length"
     with pytest.raises(ValueError):
         json.loads(choice["message"]["content"])
 
 
-def test_json_object_and_ollama_format(agents: Service) -> None:
+def test_json_object_and_ollama_format(tooling: Service) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     answers = [
         httpx.post(
-            agents.url + "/v1/completions",
+            tooling.url + "/v1/completions",
             json={"model": MODEL, "prompt": "answer:", "max_tokens": 40, "format": schema},
             timeout=60,
         ).json()["choices"][0],
         httpx.post(
-            agents.url + "/v1/chat/completions",
+            tooling.url + "/v1/chat/completions",
             json={**body(3), "response_format": None, "format": schema},
             timeout=60,
         ).json()["choices"][0],
@@ -108,7 +108,7 @@ def test_json_object_and_ollama_format(agents: Service) -> None:
             assert choice["finish_reason"] == "length"
             assert text.startswith("{")
     json_mode = httpx.post(
-        agents.url + "/v1/chat/completions",
+        tooling.url + "/v1/chat/completions",
         json={**body(4), "response_format": {"type": "json_object"}, "max_tokens": 8},
         timeout=60,
     ).json()["choices"][0]
@@ -142,7 +142,7 @@ WEATHER: dict[str, Any] = {
 }
 
 
-def test_batch_of_eight_mixed_requests(agents: Service) -> None:
+def test_batch_of_eight_mixed_requests(tooling: Service) -> None:
     """json_schema (streamed and not), forced tool calls and plain requests decode together,
     each with its own constraint (or none)."""
     tool_body = {
@@ -186,10 +186,10 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
             },
         ),
     ]
-    before = batch_sizes(agents)
+    before = batch_sizes(tooling)
 
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=agents.url, timeout=180) as client:
+        async with httpx.AsyncClient(base_url=tooling.url, timeout=180) as client:
             return await asyncio.gather(
                 *(client.post("/v1/chat/completions", json=b) for _, b in requests)
             )
@@ -213,7 +213,7 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
         else:
             choice = r.json()["choices"][0]
             assert choice["finish_reason"] in ("stop", "length")
-    after = batch_sizes(agents)
+    after = batch_sizes(tooling)
     # Some steps decoded more than four sequences together.
     more_than_four = (after["+Inf"] - after["4.0"]) - (before["+Inf"] - before["4.0"])
     assert more_than_four > 0
@@ -233,11 +233,11 @@ def test_batch_of_eight_mixed_requests(agents: Service) -> None:
     ],
 )
 def test_invalid_schema_is_400_with_reason_and_pointer(
-    agents: Service, schema: dict[str, Any], pointer: str, reason: str
+    tooling: Service, schema: dict[str, Any], pointer: str, reason: str
 ) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
     r = httpx.post(
-        agents.url + "/v1/chat/completions", json={**body(0), "response_format": fmt}, timeout=30
+        tooling.url + "/v1/chat/completions", json={**body(0), "response_format": fmt}, timeout=30
     )
     assert r.status_code == 400, r.text
     error = r.json()["error"]
@@ -247,7 +247,7 @@ def test_invalid_schema_is_400_with_reason_and_pointer(
     assert error["details"]["pointer"] == pointer
 
 
-def test_invalid_tool_parameters_are_400_naming_the_tool(agents: Service) -> None:
+def test_invalid_tool_parameters_are_400_naming_the_tool(tooling: Service) -> None:
     bad = {
         "type": "function",
         "function": {
@@ -256,7 +256,7 @@ def test_invalid_tool_parameters_are_400_naming_the_tool(agents: Service) -> Non
         },
     }
     r = httpx.post(
-        agents.url + "/v1/chat/completions",
+        tooling.url + "/v1/chat/completions",
         json={
             "model": MODEL,
             "messages": [{"role": "user", "content": "x"}],

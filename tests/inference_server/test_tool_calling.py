@@ -91,11 +91,11 @@ def validate(calls: list[dict[str, Any]], name: str | None = "get_weather") -> N
 
 
 @pytest.mark.parametrize("choice", ["named", "required"])
-def test_forced_calls_validate_and_stream_identically(agents: Service, choice: str) -> None:
+def test_forced_calls_validate_and_stream_identically(tooling: Service, choice: str) -> None:
     tool_choice = NAMED if choice == "named" else "required"
     name = "get_weather" if choice == "named" else None
     payload = body(tool_choice=tool_choice, parallel_tool_calls=False)
-    whole = post(agents, payload)
+    whole = post(tooling, payload)
     assert whole.status_code == 200, whole.text
     result = whole.json()["choices"][0]
     assert result["finish_reason"] == "tool_calls"
@@ -104,7 +104,7 @@ def test_forced_calls_validate_and_stream_identically(agents: Service, choice: s
     assert len(calls) == 1
     validate(calls, name)
 
-    stream = post(agents, {**payload, "stream": True})
+    stream = post(tooling, {**payload, "stream": True})
     content, streamed_calls, finish = assemble(stream.text)
     assert finish == "tool_calls"
     assert content == ""
@@ -113,34 +113,34 @@ def test_forced_calls_validate_and_stream_identically(agents: Service, choice: s
     assert [{"function": c["function"]} for c in streamed_calls] == strip
 
 
-def test_parallel_calls_each_validate(agents: Service) -> None:
+def test_parallel_calls_each_validate(tooling: Service) -> None:
     # With parallel calls allowed a random model may chain calls until max_tokens; every
     # complete call validates, and only a call cut off by max_tokens is dropped.
     for seed in range(3):
-        r = post(agents, body(tool_choice="required", seed=seed, max_tokens=200))
+        r = post(tooling, body(tool_choice="required", seed=seed, max_tokens=200))
         choice = r.json()["choices"][0]
         assert choice["finish_reason"] in ("tool_calls", "length")
         validate(choice["message"]["tool_calls"], None)
 
 
-def test_auto_streams_text_without_markup(agents: Service) -> None:
+def test_auto_streams_text_without_markup(tooling: Service) -> None:
     payload = body(temperature=0, max_tokens=40)
-    whole = post(agents, payload).json()["choices"][0]
-    content, calls, finish = assemble(post(agents, {**payload, "stream": True}).text)
+    whole = post(tooling, payload).json()["choices"][0]
+    content, calls, finish = assemble(post(tooling, {**payload, "stream": True}).text)
     assert (content, finish) == (whole["message"]["content"] or "", whole["finish_reason"])
     assert calls == (whole["message"]["tool_calls"] or [])
     assert not any(m in content for m in MARKUP)
 
 
-def test_tool_none_leaves_tools_out_of_the_prompt(agents: Service) -> None:
-    with_tools = post(agents, body(max_tokens=1)).json()["usage"]["prompt_tokens"]
-    without = post(agents, body(tool_choice="none", max_tokens=1)).json()
+def test_tool_none_leaves_tools_out_of_the_prompt(tooling: Service) -> None:
+    with_tools = post(tooling, body(max_tokens=1)).json()["usage"]["prompt_tokens"]
+    without = post(tooling, body(tool_choice="none", max_tokens=1)).json()
     assert without["usage"]["prompt_tokens"] < with_tools
     assert without["choices"][0]["message"]["tool_calls"] is None
 
 
-def test_round_trip_messages_render(agents: Service) -> None:
-    first = post(agents, body(tool_choice=NAMED, parallel_tool_calls=False)).json()
+def test_round_trip_messages_render(tooling: Service) -> None:
+    first = post(tooling, body(tool_choice=NAMED, parallel_tool_calls=False)).json()
     message = first["choices"][0]["message"]
     call = message["tool_calls"][0]
     follow = {
@@ -151,15 +151,15 @@ def test_round_trip_messages_render(agents: Service) -> None:
             {"role": "tool", "tool_call_id": call["id"], "content": "sunny, 21 C"},
         ],
     }
-    r = post(agents, follow)
+    r = post(tooling, follow)
     assert r.status_code == 200, r.text
     # The conversation so far is cached: the first answer's prompt is a prefix of this one.
     usage = r.json()["usage"]
     assert usage["prompt_tokens_details"]["cached_tokens"] >= first["usage"]["prompt_tokens"] - 1
 
 
-def test_templates_without_tools_are_refused_by_name(agents: Service) -> None:
-    r = post(agents, body(model="local/plain"))
+def test_templates_without_tools_are_refused_by_name(tooling: Service) -> None:
+    r = post(tooling, body(model="local/plain"))
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["code"] == "tools_not_supported" and "local/plain" in error["message"]
@@ -176,10 +176,11 @@ def test_templates_without_tools_are_refused_by_name(agents: Service) -> None:
             {"role": "tool", "tool_call_id": "c1", "content": "y"},
         ],
     }
-    assert post(agents, history).json()["error"]["code"] == "tools_not_supported"
+    assert post(tooling, history).json()["error"]["code"] == "tools_not_supported"
     # tool_choice none: the tools are not used, so any model answers.
     assert (
-        post(agents, body(model="local/plain", tool_choice="none", max_tokens=2)).status_code == 200
+        post(tooling, body(model="local/plain", tool_choice="none", max_tokens=2)).status_code
+        == 200
     )
 
 
@@ -204,8 +205,8 @@ def test_templates_without_tools_are_refused_by_name(agents: Service) -> None:
         ),
     ],
 )
-def test_bad_tool_requests(agents: Service, change: dict[str, Any], param: str, code: str) -> None:
-    r = post(agents, {**body(), **change})
+def test_bad_tool_requests(tooling: Service, change: dict[str, Any], param: str, code: str) -> None:
+    r = post(tooling, {**body(), **change})
     assert r.status_code == 400
     error = r.json()["error"]
     assert (error["param"], error["code"]) == (param, code)

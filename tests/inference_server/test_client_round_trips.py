@@ -1,4 +1,4 @@
-"""Agent round trips through real clients: the official ``openai`` client (tool calls, a tool
+"""Tool-calling round trips through real clients: the official ``openai`` client (tool calls, a tool
 result, the next answer; streamed calls; ``parse`` with a pydantic model) and LangChain's
 ``ChatOpenAI.bind_tools``, against a real server and a random-weight model."""
 
@@ -29,8 +29,8 @@ NAMED: Any = {"type": "function", "function": {"name": "get_weather"}}
 
 
 @pytest.fixture
-def client(agents: Service) -> openai.OpenAI:
-    return openai.OpenAI(base_url=agents.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+def client(tooling: Service) -> openai.OpenAI:
+    return openai.OpenAI(base_url=tooling.url + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 
 def test_openai_client_round_trip(client: openai.OpenAI) -> None:
@@ -116,7 +116,7 @@ class WeatherArgs(BaseModel):
     days: int = Field(ge=1, le=7)
 
 
-def test_langchain_bind_tools_round_trip(agents: Service) -> None:
+def test_langchain_bind_tools_round_trip(tooling: Service) -> None:
     from langchain_core.messages import HumanMessage, ToolMessage
     from langchain_core.tools import StructuredTool
     from langchain_openai import ChatOpenAI
@@ -128,7 +128,7 @@ def test_langchain_bind_tools_round_trip(agents: Service) -> None:
         get_weather, name="get_weather", description="The forecast.", args_schema=WeatherArgs
     )
     llm = ChatOpenAI(
-        base_url=agents.url + "/v1",
+        base_url=tooling.url + "/v1",
         api_key="unused",
         model=MODEL,
         max_tokens=150,

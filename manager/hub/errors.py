@@ -130,6 +130,7 @@ def model_not_found(model_id: str | None, details: dict[str, Any]) -> HubModelNo
     subject = f"model {model_id!r}" if model_id else "the request"
     return HubModelNotFoundError(
         f"{subject} was not found on the Hub",
+        param="model_id" if model_id is not None else None,
         details=details,
         resolution_steps=[
             "Check the id (org/name, as on the model's Hub page).",
@@ -144,6 +145,7 @@ def revision_not_found(
 ) -> HubRevisionNotFound:
     return HubRevisionNotFound(
         f"revision {revision!r} of {model_id!r} was not found on the Hub",
+        param="revision",
         details=details,
         resolution_steps=["Check the branch, tag or commit name."],
     )
@@ -197,6 +199,7 @@ def _from_status(
         # model (or its revision: the caller may ask which).
         return HubNotFoundUnspecified(
             f"{subject} was not found on the Hub",
+            param="model_id",
             details=details,
             resolution_steps=model_not_found(model_id, details).resolution_steps,
         )

@@ -60,7 +60,8 @@ async def test_a_listing_no_folder_can_hold_is_refused_before_any_byte(
         assert_bad_hub_answer(response, says)
         assert repo_id not in await listed_ids(m)
         assert (await m.client.get("/api/downloads")).json()["total"] == 0
-    assert hub.stats.gets == 0
+    # At most config.json is read (by the compatibility check); no other file moves.
+    assert hub.stats.gets == hub.stats.file(repo_id, "config.json").get <= 1
     assert_nothing_in_the_cache(m.settings.hub_cache, repo_id)
 
 
@@ -76,7 +77,8 @@ async def test_a_listing_that_repeats_a_path_is_a_bad_hub_answer(
         error = assert_bad_hub_answer(response, "twice")
         assert error["details"]["path"] == "config.json"
         assert (await m.client.get("/api/downloads")).json()["total"] == 0
-    assert hub.stats.gets == 0
+    # At most config.json is read (by the compatibility check); no other file moves.
+    assert hub.stats.gets == hub.stats.file("bad/twice", "config.json").get <= 1
 
 
 async def test_a_download_that_fails_while_linking_leaves_nothing_listed(

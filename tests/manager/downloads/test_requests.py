@@ -102,7 +102,7 @@ async def test_a_job_stream_ends_after_the_jobs_last_event(
     hub.add_big_file(repo_id, "model.safetensors", 400_000, seed=31)
     hub.set_fault(path_glob=f"{repo_id}/*", throttle_bps=20_000)
     async with run_manager() as m:
-        job = await m.start(repo_id)
+        job = await m.start(repo_id, force=True)  # weights alone: forced
         path = f"/api/downloads/{job['id']}/events"
         reader = asyncio.create_task(read_stream(m, path))
         await m.wait(job["id"], until=lambda _job: m.downloads.events.subscriber_count == 1)

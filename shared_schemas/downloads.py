@@ -24,19 +24,20 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from shared_schemas.errors import ErrorBody
+from shared_schemas.model_ids import HUB_REPO_PATTERN, MAX_ID_LENGTH, InvalidModelId, ModelId
 
-MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
-# The same rules as one pattern each, for the OpenAPI (the validators below enforce them).
-_MODEL_ID_SCHEMA_PATTERN = r"^(?!.*\.\.)" + MODEL_ID_PATTERN[1:]
+# The same rules as one pattern, for the OpenAPI (the validator below enforces them).
 _REVISION_SCHEMA_PATTERN = r"^(?!.*(?:\.\.|//))(?!.*(?:/|\.lock)$)" + REVISION_PATTERN[1:]
-_MODEL_ID = re.compile(MODEL_ID_PATTERN)
 _REVISION = re.compile(REVISION_PATTERN)
 
 
 def is_valid_model_id(value: str) -> bool:
-    """``org/name`` made of the characters the Hub allows, never ``..``."""
-    return bool(_MODEL_ID.match(value)) and ".." not in value
+    """A Hub repo id with its namespace, ``org/name`` (the shared grammar)."""
+    try:
+        return ModelId.parse(value).namespace is not None
+    except InvalidModelId:
+        return False
 
 
 def is_valid_revision(value: str) -> bool:
@@ -91,7 +92,7 @@ class DownloadRequest(BaseModel):
     model_id: str = Field(
         description="Hub repo id `org/name`.",
         examples=["mlx-community/Qwen3-0.6B-4bit"],
-        json_schema_extra={"pattern": _MODEL_ID_SCHEMA_PATTERN},
+        json_schema_extra={"pattern": HUB_REPO_PATTERN, "maxLength": MAX_ID_LENGTH},
     )
     revision: str = Field(
         default="main",

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared_schemas.characteristics import ModelCharacteristics
+from shared_schemas.model_ids import LOCAL_NAME_PATTERN, MAX_LOCAL_NAME
 from shared_schemas.openai import ModelState, ModelType
 
 ModelSource = Literal["hub", "imported"]
@@ -23,17 +24,6 @@ LibrarySort = Literal[
 CompatibilityLabel = Literal["runs", "tight", "too-big", "not-loadable", "unknown"]
 ReasonSeverity = Literal["blocker", "warning", "info"]
 CleanupKind = Literal["partial", "unreferenced_blob", "stale_import"]
-
-# What a model id looks like, for the OpenAPI (the routes check ids themselves and answer 400
-# ``invalid_model_id`` / ``invalid_request``): ``name``, ``org/name`` or ``local/<name>``; each
-# part letters, digits, ``.``, ``_`` and ``-``, starting and ending with a letter or digit, at
-# most 96 characters, never ``..`` or ``--``.
-_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-MODEL_ID_PATH_PATTERN = rf"^(?!.*(?:\.\.|--)){_ID_PART}(?:/{_ID_PART})?$"
-#: A Hub id: the same, but not ``local/...`` (imported models are not on the Hub).
-HUB_ID_PATH_PATTERN = rf"^(?!local/)(?!.*(?:\.\.|--)){_ID_PART}(?:/{_ID_PART})?$"
-#: The name of an imported model (``local/<name>``).
-LOCAL_NAME_PATTERN = r"^(?!.*(?:\.\.|--))[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 # ---- the library ----------------------------------------------------------------------------
@@ -99,7 +89,7 @@ class ImportRequest(BaseModel):
     name: str | None = Field(
         default=None,
         min_length=1,
-        max_length=128,
+        max_length=MAX_LOCAL_NAME,
         description="Registered as `local/<name>`; default: the folder or file name.",
         # Declared, not enforced here: the importer answers 400 ``invalid_name``.
         json_schema_extra={"pattern": LOCAL_NAME_PATTERN},

@@ -8,6 +8,7 @@ from pathlib import Path
 from inference_server.generation.features import model_capabilities
 from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
+from shared_schemas.model_config import context_length
 from shared_schemas.openai import ModelCard, ModelState
 from shared_schemas.pool import SlotInfo, SlotState
 
@@ -26,8 +27,7 @@ def _context_length(path: Path | None) -> int | None:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    value = config.get("max_position_embeddings") if isinstance(config, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return context_length(config) if isinstance(config, dict) else None
 
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:

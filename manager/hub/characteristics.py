@@ -24,24 +24,17 @@ Where things are read from, in order:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 
 from shared_schemas.characteristics import ModelCharacteristics
-
-# Anything larger than this is not a real size (and would overflow float formatting).
-_MAX_SIZE = 2**53
-
-_NESTED_CONFIG_KEYS = ("text_config", "llm_config", "language_config")
-
-_CONTEXT_KEYS = (
-    "max_position_embeddings",
-    "max_sequence_length",
-    "seq_length",
-    "n_positions",
-    "n_ctx",
+from shared_schemas.model_config import (
+    config_sources,
+    context_length,
+    first_size,
+    positive_size,
 )
+
 _LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 _HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model")
 _INTERMEDIATE_KEYS = ("intermediate_size", "ffn_hidden_size", "n_inner", "d_ff")
@@ -140,39 +133,9 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # ---- reading values -------------------------------------------------------------------------
 
 
-def _size(value: object) -> int | None:
-    """A positive integer (an integral float is accepted), else None. Bools are not ints."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            return None
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= _MAX_SIZE:
-        return value
-    return None
-
-
 def _text(value: object) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()
-    return None
-
-
-def _sources(config: Mapping[object, object]) -> list[Mapping[object, object]]:
-    """The top level, then the nested language-model configs that are mappings."""
-    nested = [config.get(key) for key in _NESTED_CONFIG_KEYS]
-    return [config, *(n for n in nested if isinstance(n, Mapping))]
-
-
-def _first_size(sources: Iterable[Mapping[object, object]], keys: tuple[str, ...]) -> int | None:
-    for source in sources:
-        for key in keys:
-            value = source.get(key)
-            if value is not None:
-                found = _size(value)
-                if found is not None:
-                    return found
     return None
 
 
@@ -244,17 +207,21 @@ def _compressed_tensors_bits(config: Mapping[object, object]) -> tuple[int | Non
     for group in groups.values():
         weights = group.get("weights") if isinstance(group, Mapping) else None
         if isinstance(weights, Mapping):
-            bits = _size(weights.get("num_bits"))
+            bits = positive_size(weights.get("num_bits"))
             if bits is not None:
-                return bits, _size(weights.get("group_size"))
+                return bits, positive_size(weights.get("group_size"))
     return None, None
 
 
 def _hf_quantization(qc: Mapping[object, object]) -> tuple[int | None, int | None, str | None]:
     raw_method = _text(qc.get("quant_method"))
     method = raw_method.lower() if raw_method else None
-    bits = _size(qc.get("bits")) or _size(qc.get("w_bit")) or _size(qc.get("nbits"))
-    group = _size(qc.get("group_size")) or _size(qc.get("q_group_size"))
+    bits = (
+        positive_size(qc.get("bits"))
+        or positive_size(qc.get("w_bit"))
+        or positive_size(qc.get("nbits"))
+    )
+    group = positive_size(qc.get("group_size")) or positive_size(qc.get("q_group_size"))
     if bits is None:
         if qc.get("load_in_4bit") is True or qc.get("_load_in_4bit") is True:
             bits, method = 4, method or "bitsandbytes"
@@ -275,7 +242,7 @@ def _quantization(config: Mapping[object, object]) -> tuple[int | None, int | No
     """``(bits, group_size, method)`` from MLX ``quantization`` or ``quantization_config``."""
     mlx = config.get("quantization")
     if isinstance(mlx, Mapping):
-        bits, group = _size(mlx.get("bits")), _size(mlx.get("group_size"))
+        bits, group = positive_size(mlx.get("bits")), positive_size(mlx.get("group_size"))
         if bits is not None or group is not None:
             return bits, group, "mlx"
     qc = config.get("quantization_config")
@@ -305,12 +272,12 @@ def _multimodal_type(config: Mapping[object, object], names: list[str]) -> str |
     """``"vision"``, ``"audio"``, ``"vision+audio"`` or None for a text-only config."""
     vision = (
         isinstance(config.get("vision_config"), Mapping)
-        or any(_size(config.get(key)) is not None for key in _VISION_TOKEN_KEYS)
+        or any(positive_size(config.get(key)) is not None for key in _VISION_TOKEN_KEYS)
         or _names_say_vision(names)
     )
     audio = (
         isinstance(config.get("audio_config"), Mapping)
-        or any(_size(config.get(key)) is not None for key in _AUDIO_TOKEN_KEYS)
+        or any(positive_size(config.get(key)) is not None for key in _AUDIO_TOKEN_KEYS)
         or any("audio" in name.lower() for name in names)
     )
     kinds = [kind for kind, present in (("vision", vision), ("audio", audio)) if present]
@@ -336,15 +303,15 @@ def estimate_parameters(config: object) -> int | None:
     """
     if not isinstance(config, Mapping):
         return None
-    sources = _sources(config)
-    hidden = _first_size(sources, _HIDDEN_KEYS)
-    layers = _first_size(sources, _LAYER_KEYS)
-    vocab = _first_size(sources, _VOCAB_KEYS)
+    sources = config_sources(config)
+    hidden = first_size(sources, _HIDDEN_KEYS)
+    layers = first_size(sources, _LAYER_KEYS)
+    vocab = first_size(sources, _VOCAB_KEYS)
     if hidden is None or layers is None or vocab is None:
         return None
-    heads = _first_size(sources, _HEAD_KEYS)
-    kv_heads = _first_size(sources, _KV_HEAD_KEYS) or heads
-    head_dim = _first_size(sources, ("head_dim",))
+    heads = first_size(sources, _HEAD_KEYS)
+    kv_heads = first_size(sources, _KV_HEAD_KEYS) or heads
+    head_dim = first_size(sources, ("head_dim",))
     if head_dim is None and heads is not None:
         head_dim = max(hidden // heads, 1)
     if heads is not None and head_dim is not None:
@@ -352,16 +319,16 @@ def estimate_parameters(config: object) -> int | None:
     else:
         attention = 4 * hidden * hidden
 
-    intermediate = _first_size(sources, _INTERMEDIATE_KEYS)
+    intermediate = first_size(sources, _INTERMEDIATE_KEYS)
     dense_mlp = 3 * hidden * intermediate if intermediate else 2 * hidden * 4 * hidden
-    experts = _first_size(sources, _EXPERT_KEYS)
+    experts = first_size(sources, _EXPERT_KEYS)
     moe_layers, moe_mlp = 0, 0
     if experts is not None:
-        expert_size = _first_size(sources, ("moe_intermediate_size",)) or intermediate or 4 * hidden
-        shared = (_first_size(sources, ("n_shared_experts",)) or 0) * 3 * hidden * expert_size
-        shared += 3 * hidden * (_first_size(sources, ("shared_expert_intermediate_size",)) or 0)
+        expert_size = first_size(sources, ("moe_intermediate_size",)) or intermediate or 4 * hidden
+        shared = (first_size(sources, ("n_shared_experts",)) or 0) * 3 * hidden * expert_size
+        shared += 3 * hidden * (first_size(sources, ("shared_expert_intermediate_size",)) or 0)
         moe_mlp = experts * 3 * hidden * expert_size + shared + hidden * experts
-        moe_layers = layers - min(_first_size(sources, ("first_k_dense_replace",)) or 0, layers)
+        moe_layers = layers - min(first_size(sources, ("first_k_dense_replace",)) or 0, layers)
 
     tied = _first_bool(sources, "tie_word_embeddings") is True
     embeddings = vocab * hidden * (1 if tied else 2)
@@ -451,7 +418,7 @@ def extract_characteristics(config: object) -> ModelCharacteristics:
     """Characteristics of a model from its parsed ``config.json``. Never raises."""
     if not isinstance(config, Mapping):
         return ModelCharacteristics()
-    sources = _sources(config)
+    sources = config_sources(config)
     model_types = [t for t in (_text(source.get("model_type")) for source in sources) if t]
     raw_architectures = config.get("architectures")
     names = raw_architectures if isinstance(raw_architectures, list) else []
@@ -465,13 +432,13 @@ def extract_characteristics(config: object) -> ModelCharacteristics:
         model_type=top_type or (model_types[0] if model_types else None),
         architecture_family=architecture_family(model_types, architectures),
         architectures=architectures,
-        context_length=_first_size(sources, _CONTEXT_KEYS),
-        num_hidden_layers=_first_size(sources, _LAYER_KEYS),
-        hidden_size=_first_size(sources, _HIDDEN_KEYS),
-        intermediate_size=_first_size(sources, _INTERMEDIATE_KEYS),
-        vocab_size=_first_size(sources, _VOCAB_KEYS),
-        num_attention_heads=_first_size(sources, _HEAD_KEYS),
-        num_key_value_heads=_first_size(sources, _KV_HEAD_KEYS),
+        context_length=context_length(config),
+        num_hidden_layers=first_size(sources, _LAYER_KEYS),
+        hidden_size=first_size(sources, _HIDDEN_KEYS),
+        intermediate_size=first_size(sources, _INTERMEDIATE_KEYS),
+        vocab_size=first_size(sources, _VOCAB_KEYS),
+        num_attention_heads=first_size(sources, _HEAD_KEYS),
+        num_key_value_heads=first_size(sources, _KV_HEAD_KEYS),
         quantization_bits=bits,
         quantization_group_size=group,
         quantization_method=method,

@@ -22,7 +22,12 @@ from shared_schemas.hub import (
     ModelConfigInfo,
     VariantFormat,
 )
-from shared_schemas.library import HUB_ID_PATH_PATTERN, MODEL_ID_PATH_PATTERN
+from shared_schemas.model_ids import (
+    HUB_ID_PATTERN,
+    MAX_PART,
+    MODEL_ID_PATTERN,
+    PART_PATTERN,
+)
 from shared_schemas.responses import ModelResponse
 
 router = APIRouter(tags=["hub"])
@@ -32,7 +37,7 @@ HubIdPath = Annotated[
     Path(
         description="Hub id (org/name).",
         max_length=512,
-        json_schema_extra={"pattern": HUB_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": HUB_ID_PATTERN},
     ),
 ]
 ModelIdPath = Annotated[
@@ -40,7 +45,7 @@ ModelIdPath = Annotated[
     Path(
         description="Hub id (org/name), or local/<name>.",
         max_length=512,
-        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": MODEL_ID_PATTERN},
     ),
 ]
 
@@ -55,7 +60,8 @@ async def search_hub(
     hub: HubDep,
     q: Annotated[str | None, Query(max_length=200, description="Text in the id.")] = None,
     author: Annotated[
-        str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", description="Org or user.")
+        str | None,
+        Query(pattern=rf"^{PART_PATTERN}$", max_length=MAX_PART, description="Org or user."),
     ] = None,
     library: Annotated[HubLibrary | None, Query()] = None,
     pipeline_tag: Annotated[

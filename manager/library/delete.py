@@ -9,7 +9,7 @@ computed from a scan narrowed to the target repo alone: huggingface_hub looks re
 by commit hash across every repo it is given, and one commit hash can be cached under several
 repos (a renamed repo kept under both names, a mirror, a fork, identical uploads), so a scan
 of the whole cache would pick whichever repo came first. Every planned path must then lie
-under the repo's own ``models--org--name`` folder; other repos holding the same commit are
+under the repo's own cache folder; other repos holding the same commit are
 named in the answer and left as they are. An imported
 folder is removed with ``shutil.rmtree``, which never follows symlinks; files hard-linked
 from elsewhere stay where they came from. Both steps are blocking: run them in a thread.
@@ -31,10 +31,10 @@ from manager.library.paths import (
     is_inside,
     is_local_id,
     outside_root,
-    repo_folder,
     validate_local_name,
     validate_model_id,
 )
+from shared_schemas.hf_cache import repo_dir
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
         _check_tree(target, models_dir, model_id)
         return DeletePlan(model_id, target, models_dir, None, (), _tree_bytes(target))
 
-    target = cache_dir / repo_folder(model_id)
+    target = repo_dir(cache_dir, model_id)
     if not os.path.lexists(target):
         raise _not_found(model_id)
     _check_tree(target, cache_dir, model_id)

@@ -5,8 +5,8 @@ Blocking: run it in a thread. A folder needs ``config.json`` (a JSON object with
 a valid header. Everything wrong is reported at once, as a 400 naming what is missing.
 
 Only regular files are brought in, and only those whose real path (symlinks resolved) stays
-inside the source folder, or, for a Hugging Face snapshot (``models--org--name/snapshots/
-<commit>``), inside its repo's ``blobs/`` (and the cache's shared blob store, when it has
+inside the source folder, or, for a Hugging Face snapshot (``snapshots/<commit>`` of a
+cache repo), inside its repo's ``blobs/`` (and the cache's shared blob store, when it has
 one). A symlink to anything else (``/etc/shadow``, ``/proc/self/environ``, another user's
 file), a device or pipe, a symlinked folder and a hidden entry are skipped and listed in the
 answer; a link pointing out is never opened, so the answer says nothing about its target.

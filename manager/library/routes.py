@@ -11,7 +11,6 @@ from manager.library.deps import LibraryDep, OptionalHubDep, OwnedDownloadsDep
 from manager.library.queries import LibraryQuery
 from shared_schemas.errors import error_responses
 from shared_schemas.library import (
-    MODEL_ID_PATH_PATTERN,
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
@@ -21,6 +20,7 @@ from shared_schemas.library import (
     LocalModelList,
     StorageStats,
 )
+from shared_schemas.model_ids import MODEL_ID_PATTERN
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
 
 router = APIRouter()
@@ -30,7 +30,7 @@ ModelIdPath = Annotated[
     Path(
         description="`org/name` (Hugging Face cache) or `local/<name>` (imported).",
         max_length=512,
-        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": MODEL_ID_PATTERN},
     ),
 ]
 
@@ -159,7 +159,7 @@ async def inference_load(
     "/api/inference/models/{model_id:path}/unload",
     response_model=UnloadResult,
     tags=["inference"],
-    responses=error_responses(400, 401, 502, 503),
+    responses=error_responses(400, 401, 404, 502, 503),
     summary="Unload a model from the inference server's pool",
 )
 async def inference_unload(model_id: ModelIdPath, library: LibraryDep) -> UnloadResult:

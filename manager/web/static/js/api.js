@@ -94,6 +94,8 @@ export async function* sseEvents(response, signal) {
   try {
     for (;;) {
       const { value, done } = await reader.read();
+      // Cancelling the reader (on abort) ends the stream as if it were complete: say why.
+      if (signal?.aborted) throw new DOMException("The stream was stopped.", "AbortError");
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
       let nl;

@@ -48,7 +48,7 @@ export function jobProgress(job, { compact = false } = {}) {
     "div",
     { class: "progress-block" },
     h("div", { class: "progress-line" }, status, bar, pct),
-    h("p", { class: "meta muted" }, bytes, " · ", speed, " · ETA ", eta, " · ", files),
+    h("p", { class: "meta muted" }, bytes, " · ", files, h("span", { class: "rate" }, " · ", speed, " · ETA ", eta)),
     error,
     filesBox,
   );
@@ -62,8 +62,12 @@ export function jobProgress(job, { compact = false } = {}) {
     bar.value = p;
     pct.textContent = `${Math.floor(p)} %`;
     bytes.textContent = `${fmtBytes(next.bytes_done)} of ${fmtBytes(next.bytes_total)}`;
-    speed.textContent = next.status === "downloading" ? fmtRate(next.speed_bps) : "—";
-    eta.textContent = next.status === "downloading" ? fmtDuration(next.eta_s) : "—";
+    const moving = next.status === "downloading";
+    speed.parentNode.hidden = !moving;
+    if (moving) {
+      speed.textContent = fmtRate(next.speed_bps);
+      eta.textContent = fmtDuration(next.eta_s);
+    }
     files.textContent = `${next.files_done} of ${next.files_total} files`;
     if (next.status !== lastStatus) {
       replace(status, badge(next.status, `status ${STATUS_KIND[next.status] || ""}`));

@@ -117,18 +117,22 @@ def hf_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="package")
+def local_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Imported models: the managers write here and the inference server reads here."""
+    return tmp_path_factory.mktemp("ui-models")
+
+
+@pytest.fixture(scope="package")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ui-logs")
 
 
 @pytest.fixture(scope="package")
-def inference(
-    hf_cache_dir: Path, logs: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
+def inference(hf_cache_dir: Path, local_models_dir: Path, logs: Path) -> Iterator[Service]:
     service = inference_service(
         {
             "MLX_SERVER_HF_CACHE_DIR": str(hf_cache_dir),
-            "MLX_SERVER_MODELS_DIRS": str(tmp_path_factory.mktemp("ui-models")),
+            "MLX_SERVER_MODELS_DIRS": str(local_models_dir),
         },
         log_dir=logs,
     )
@@ -141,6 +145,7 @@ def start_manager(
     hub_url: str,
     inference: Service,
     hf_cache_dir: Path,
+    local_models_dir: Path,
     data_dir: Path,
     logs: Path,
     extra: dict[str, str] | None = None,
@@ -151,7 +156,7 @@ def start_manager(
             "MODEL_MANAGER_INFERENCE_URL": inference.url,
             "MODEL_MANAGER_DATA_DIR": str(data_dir),
             "MODEL_MANAGER_HF_CACHE_DIR": str(hf_cache_dir),
-            "MODEL_MANAGER_MODELS_DIR": str(data_dir / "models"),
+            "MODEL_MANAGER_MODELS_DIR": str(local_models_dir),
             "MODEL_MANAGER_DISK_RESERVE_GB": "0",
             "MODEL_MANAGER_CATALOG_POOL_TTL_S": "0",
             "HF_HUB_DISABLE_XET": "1",
@@ -167,12 +172,12 @@ def manager(
     hub: tuple[FakeHub, str],
     inference: Service,
     hf_cache_dir: Path,
+    local_models_dir: Path,
     logs: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    service = start_manager(
-        hub[1], inference, hf_cache_dir, tmp_path_factory.mktemp("ui-data"), logs
-    )
+    data = tmp_path_factory.mktemp("ui-data")
+    service = start_manager(hub[1], inference, hf_cache_dir, local_models_dir, data, logs)
     yield service
     service.stop()
 
@@ -182,6 +187,7 @@ def token_manager(
     hub: tuple[FakeHub, str],
     inference: Service,
     hf_cache_dir: Path,
+    local_models_dir: Path,
     logs: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
@@ -189,6 +195,7 @@ def token_manager(
         hub[1],
         inference,
         hf_cache_dir,
+        local_models_dir,
         tmp_path_factory.mktemp("ui-token-data"),
         logs,
         {"MODEL_MANAGER_API_TOKEN": TOKEN},

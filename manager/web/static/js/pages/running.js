@@ -103,6 +103,13 @@ function poolView(pool, act) {
       pool.cpu_blas ? h("span", { class: "muted small" }, ` · BLAS ${pool.cpu_blas}`) : null,
     ),
     bar,
+    pool.slots.length
+      ? h(
+          "ul",
+          { class: "legend small" },
+          pool.slots.map((slot, i) => h("li", null, h("span", { class: `swatch seg c${i % 6}` }), slot.id)),
+        )
+      : null,
     rows.length
       ? h(
           "div",

@@ -242,9 +242,7 @@ class Watched:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         self.page.on("requestfailed", self._failed)
-        self.page.on(
-            "response", lambda r: self._http(r.url, r.status) if r.status >= 400 else None
-        )
+        self.page.on("response", lambda r: self._http(r.url, r.status) if r.status >= 400 else None)
         return self
 
     def assert_clean(self) -> None:
@@ -274,9 +272,7 @@ def open_page(chromium: Any) -> Iterator[Callable[..., Watched]]:
     def opener(
         service: Service, *, viewport: dict[str, int] = DESKTOP, dark: bool = False
     ) -> Watched:
-        context = chromium.new_context(
-            viewport=viewport, color_scheme="dark" if dark else "light"
-        )
+        context = chromium.new_context(viewport=viewport, color_scheme="dark" if dark else "light")
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)

@@ -65,9 +65,7 @@ def download_with_progress(w: Watched, hub: FakeHub, model_id: str) -> None:
         page.wait_for_selector('.job-slot [data-status="completed"]', timeout=60_000)
     finally:
         hub.set_fault(path_glob=f"{model_id}/model.safetensors", throttle_bps=0)
-    page.wait_for_function(
-        "() => document.querySelector('.job-slot .pct').textContent === '100 %'"
-    )
+    page.wait_for_function("() => document.querySelector('.job-slot .pct').textContent === '100 %'")
     seen: list[float] = page.evaluate("() => window.__progress")
     between = [v for v in seen if 0 < v < 100]
     assert between, f"no progress between 0 and 100 % was shown: {sorted(set(seen))}"
@@ -132,7 +130,7 @@ def full_flow(w: Watched, hub: FakeHub, inference: Service, shots: str) -> None:
     hrefs = card.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert "https://example.com/docs" in hrefs
     assert all(h.startswith(("https:", "http:", "mailto:")) for h in hrefs), hrefs
-    page.locator('.verdict-slot .verdict:not(.muted)').first.wait_for()
+    page.locator(".verdict-slot .verdict:not(.muted)").first.wait_for()
     w.shot(f"{shots}-model")
 
     download_with_progress(w, hub, MODEL)
@@ -174,13 +172,15 @@ def test_token_mode(
     w = open_page(token_manager)
     api_calls: list[str] = []
     w.page.on(
-        "request", lambda r: api_calls.append(r.url) if "/api/" in r.url or "/v1/" in r.url else None
+        "request",
+        lambda r: api_calls.append(r.url) if "/api/" in r.url or "/v1/" in r.url else None,
     )
     w.page.goto(token_manager.url + "/")
     token = w.page.get_by_label("API token")
     token.wait_for()
     assert api_calls == []  # the login page asks for nothing
     w.shot("token-login")
+
     # A wrong token is refused (that one 401 is expected), the right one lets us in.
     def refused(url: str, status: int) -> bool:
         return status == 401 and url.endswith("/api/downloads?limit=1")

@@ -1,4 +1,4 @@
-"""Every page of the web UI at 1280×800 and at phone width (light and dark), reachable with
+"""Every page of the web UI at 1280 x 800 and at phone width (light and dark), reachable with
 the keyboard, with no horizontal scrolling on a phone; the library's import, the pool's load
 / pin / unload, storage cleanup and the delete of an import (its origin stays). Screenshots
 of each page at both widths go to ``tests/artifacts/``."""

@@ -3,10 +3,10 @@
 The page at ``/`` is ``index.html`` with three things filled in when the app is built: the
 URL prefix of the assets, a preload link for each module, and whether the API wants a
 token. Every other file is served under ``/ui/<version>/``, where ``version`` is a hash of
-the contents of every file, so a changed file changes every asset URL: assets are cached
-for a year (``immutable``) and the page itself is revalidated on each visit (``no-cache``).
-Relative imports between the ES modules resolve under the same prefix, so no file needs to
-name its own hash.
+the contents of every file, so a changed file changes every asset URL: assets are sent
+gzipped and cached for a year (``immutable``), and the page itself is revalidated on each
+visit (``no-cache``). Relative imports between the ES modules resolve under the same prefix,
+so no file needs to name its own hash.
 
 The page and the assets are public (they carry no data); the API calls they make carry the
 token. Each UI response carries a Content Security Policy that allows scripts, styles and
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -119,5 +120,6 @@ def mount_ui(app: FastAPI, *, auth_required: bool) -> WebUI:
             ui.index_html, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"}
         )
 
-    app.mount(ui.prefix, AssetFiles(directory=STATIC_DIR, follow_symlink=False), name="ui")
+    assets = AssetFiles(directory=STATIC_DIR, follow_symlink=False)
+    app.mount(ui.prefix, GZipMiddleware(assets, minimum_size=512), name="ui")
     return ui

@@ -87,8 +87,10 @@ async def test_assets_are_hashed_and_cached(client: httpx.AsyncClient) -> None:
         assert r.status_code == 200, url
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert "content-security-policy" in r.headers
-    js = await client.get(f"{prefix}/js/app.js")
+    js = await client.get(f"{prefix}/js/app.js", headers={"Accept-Encoding": "gzip"})
     assert js.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert js.headers["content-encoding"] == "gzip"
+    assert js.text == (STATIC_DIR / "js" / "app.js").read_text()
     assert (await client.get(f"{prefix}/js/missing.js")).status_code == 404
     # The API is untouched by the mount.
     assert (await client.get("/health")).json() == {"status": "ok"}

@@ -92,6 +92,12 @@ export function fmtWhen(value) {
   return new Date(ms).toLocaleDateString();
 }
 
+/** Say that a page is shown and usable: `main[data-ready]` and a performance mark. */
+export function markReady(main, name) {
+  main.dataset.ready = name;
+  performance.mark(`modelyard:ready:${name}`);
+}
+
 export function badge(text, kind = "") {
   return h("span", { class: `badge ${kind}`.trim() }, text);
 }

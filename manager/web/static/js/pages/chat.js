@@ -3,7 +3,7 @@
 // stops generating. Time to first token and tokens/s are shown under each answer.
 
 import { api, request, sseEvents, ApiError } from "../api.js";
-import { errorBox, field, h, replace } from "../dom.js";
+import { errorBox, field, h, replace, markReady } from "../dom.js";
 import { loadChats, newChat, saveChats } from "../chat_store.js";
 
 const STATE_LABEL = { loaded: "loaded", loading: "loading", "not-loaded": "not loaded", unknown: "state unknown" };
@@ -79,7 +79,7 @@ export async function render(main, { params }, ctx) {
     if (!ctx.signal.aborted) replace(notice, errorBox(err, "The model list could not be read."));
   }
   open(chat);
-  main.dataset.ready = "chat";
+  markReady(main, "chat");
   input.focus();
   return () => streaming?.controller.abort();
 

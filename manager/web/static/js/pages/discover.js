@@ -2,7 +2,7 @@
 // verdict for this machine; pages follow the manager's cursors.
 
 import { api, idPath, query } from "../api.js";
-import { badge, errorBox, field, fmtCount, fmtWhen, h, replace, select, spinner } from "../dom.js";
+import { badge, errorBox, field, fmtCount, fmtWhen, h, replace, select, spinner, markReady } from "../dom.js";
 import { verdictLoader } from "../compat.js";
 
 const SORTS = [
@@ -104,7 +104,7 @@ export async function render(main, { params }, ctx) {
       : h("p", { class: "muted" }, "No models match."),
     nav,
   );
-  main.dataset.ready = "results";
+  markReady(main, "results");
 
   function goPage(n) {
     ctx.go("discover", {

@@ -11,6 +11,7 @@ import {
   fmtRate,
   fmtWhen,
   h,
+  markReady,
   replace,
   spinner,
 } from "../dom.js";
@@ -217,6 +218,6 @@ export async function render(main, _route, ctx) {
   const all = [...downloads.jobs.values()].sort((a, b) => b.created_at - a.created_at);
   for (const job of all) place(job);
   sync(new Set(["connection"]));
-  main.dataset.ready = "downloads";
+  markReady(main, "downloads");
   return downloads.subscribe(sync);
 }

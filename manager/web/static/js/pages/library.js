@@ -11,6 +11,7 @@ import {
   fmtBytes,
   fmtWhen,
   h,
+  markReady,
   replace,
   select,
   spinner,
@@ -105,7 +106,7 @@ export async function render(main, { params }, ctx) {
           )
         : h("p", { class: "muted" }, answer.total ? "No models match." : "No models yet: download one from Discover or import a folder."),
     );
-    main.dataset.ready = "library";
+    markReady(main, "library");
   }
 
   await loadList();

@@ -9,6 +9,7 @@ import {
   fmtCount,
   fmtWhen,
   h,
+  markReady,
   replace,
   spinner,
   verdictBadge,
@@ -79,7 +80,7 @@ export async function render(main, { rest }, ctx) {
     ),
     h("div", { class: "model-grid" }, h("div", null, download, card, variants), filesPanel(details)),
   );
-  main.dataset.ready = "model";
+  markReady(main, "model");
 
   compatibility(details.id, ctx.signal)
     .then((report) => {

@@ -3,7 +3,7 @@
 // while the page is open.
 
 import { api, idPath, ApiError } from "../api.js";
-import { badge, errorBox, field, fmtBytes, fmtDuration, fmtWhen, h, replace, select, spinner } from "../dom.js";
+import { badge, errorBox, field, fmtBytes, fmtDuration, fmtWhen, h, replace, select, spinner, markReady } from "../dom.js";
 
 const REFRESH_MS = 2000;
 const SLOT_KIND = { ready: "ok", loading: "info", unloading: "warn", failed: "bad" };
@@ -37,7 +37,7 @@ export async function render(main, _route, ctx) {
         shown = key;
         redraw(poolBox, poolView(pool, act));
       }
-      main.dataset.ready = "running";
+      markReady(main, "running");
     } catch (err) {
       if (ctx.signal.aborted) return;
       shown = "";

@@ -43,6 +43,8 @@ PHONE = {"width": 390, "height": 844}
 #: tokens), and a model card with hostile bits the renderer must neutralise.
 MODEL = "org/tiny-chat-mlx"
 BROKEN = "org/tiny-broken-mlx"
+VARIANT = "quant/tiny-chat-mlx-8bit"
+SLOW = "org/tiny-slow-mlx"
 LONG_TINY = dataclasses.replace(TINY, max_position_embeddings=16384)
 CARD = b"""---
 license: apache-2.0
@@ -102,6 +104,13 @@ def hub() -> Iterator[tuple[FakeHub, str]]:
         MODEL, shape=LONG_TINY, downloads=1200, likes=7, extra_files={"README.md": CARD}
     )
     fake.add_tiny_model(BROKEN, shape=TINY, seed=1, downloads=3)
+    fake.add_tiny_model(
+        VARIANT,
+        seed=2,
+        downloads=5,
+        card_data={"base_model": MODEL, "base_model_relation": "quantized"},
+    )
+    fake.add_tiny_model(SLOW, seed=3, downloads=2)
     for i in range(25):  # a second page of results
         fake.add_tiny_model(f"other{i % 3}/filler-{i:02d}-4bit", downloads=i)
     running = fake.serve_in_thread()

@@ -80,7 +80,7 @@ SKIP_REASON = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     executable = chromium_path()
     try:

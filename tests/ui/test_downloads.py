@@ -88,18 +88,18 @@ def test_search_pages_and_variants(open_page: Any, manager: Service) -> None:
     w.goto("discover")
     w.wait_ready("results")
     page = w.page
-    first = page.locator("ul.cards li").all_inner_texts()
+    first = page.locator("ul.cards li h2").all_inner_texts()
     assert len(first) == 20
     page.get_by_role("button", name="Next →").click()
     page.wait_for_url("**page=2*")
     w.wait_ready("results")
-    second = page.locator("ul.cards li").all_inner_texts()
+    second = page.locator("ul.cards li h2").all_inner_texts()
     assert second and not set(second) & set(first)
     assert page.get_by_role("button", name="Next →").is_disabled()
     page.get_by_role("button", name="← Previous").click()
     page.wait_for_url("**page=1*")
-    page.locator("ul.cards li").first.wait_for()
-    assert page.locator("ul.cards li").all_inner_texts()[0] == first[0]
+    w.wait_ready("results")
+    assert page.locator("ul.cards li h2").all_inner_texts() == first
 
     w.goto(f"model/{MODEL}")
     w.wait_ready("model")

@@ -7,17 +7,18 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from manager.app import create_app
 from manager.settings import ManagerSettings
 from manager.web.ui import INDEX_PATH, STATIC_DIR, asset_files, build_ui
 
 FIRST_PAGE_BUDGET_GZIP = 150 * 1024
+BASE_URL = "http://127.0.0.1:8000"
 
 
 def settings(tmp_path: Path, **overrides: object) -> ManagerSettings:
@@ -30,22 +31,18 @@ def settings(tmp_path: Path, **overrides: object) -> ManagerSettings:
     )
 
 
-async def client_for(tmp_path: Path, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings(tmp_path, **overrides))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+# Synchronous clients (the app runs in a thread of its own): the browser tests' Playwright
+# keeps an event loop running in this thread, where an async test could not start another.
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings(tmp_path)), base_url=BASE_URL) as c:
         yield c
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in client_for(tmp_path):
-        yield c
-
-
-@pytest.fixture
-async def token_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in client_for(tmp_path, api_token="ui-secret"):
+def token_client(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(settings(tmp_path, api_token="ui-secret"))
+    with TestClient(app, base_url=BASE_URL) as c:
         yield c
 
 
@@ -53,8 +50,8 @@ def referenced(page: str) -> list[str]:
     return re.findall(r'(?:href|src)="(/ui/[^"]+)"', page)
 
 
-async def test_page_headers_and_no_inline_code(client: httpx.AsyncClient) -> None:
-    r = await client.get("/")
+def test_page_headers_and_no_inline_code(client: TestClient) -> None:
+    r = client.get("/")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["cache-control"] == "no-cache"
@@ -76,24 +73,24 @@ async def test_page_headers_and_no_inline_code(client: httpx.AsyncClient) -> Non
     assert not re.search(r"\son[a-z]+=", page)
 
 
-async def test_assets_are_hashed_and_cached(client: httpx.AsyncClient) -> None:
-    urls = referenced((await client.get("/")).text)
+def test_assets_are_hashed_and_cached(client: TestClient) -> None:
+    urls = referenced((client.get("/")).text)
     prefix = build_ui(auth_required=False).prefix
     assert all(url.startswith(prefix + "/") for url in urls)
     assert re.fullmatch(r"/ui/[0-9a-f]{12}", prefix)
     assert {f"{prefix}/{name}" for name in asset_files() if name.endswith(".js")} <= set(urls)
     for url in urls:
-        r = await client.get(url)
+        r = client.get(url)
         assert r.status_code == 200, url
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert "content-security-policy" in r.headers
-    js = await client.get(f"{prefix}/js/app.js", headers={"Accept-Encoding": "gzip"})
+    js = client.get(f"{prefix}/js/app.js", headers={"Accept-Encoding": "gzip"})
     assert js.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert js.headers["content-encoding"] == "gzip"
     assert js.text == (STATIC_DIR / "js" / "app.js").read_text()
-    assert (await client.get(f"{prefix}/js/missing.js")).status_code == 404
+    assert (client.get(f"{prefix}/js/missing.js")).status_code == 404
     # The API is untouched by the mount.
-    assert (await client.get("/health")).json() == {"status": "ok"}
+    assert (client.get("/health")).json() == {"status": "ok"}
 
 
 def test_asset_urls_change_with_any_file(tmp_path: Path) -> None:
@@ -110,16 +107,16 @@ def test_asset_urls_change_with_any_file(tmp_path: Path) -> None:
     assert build_ui(auth_required=False, root=root, index=index).prefix != second.prefix
 
 
-async def test_token_mode_page_and_assets_public_api_not(
-    token_client: httpx.AsyncClient,
+def test_token_mode_page_and_assets_public_api_not(
+    token_client: TestClient,
 ) -> None:
-    r = await token_client.get("/")
+    r = token_client.get("/")
     assert r.status_code == 200
     assert '<meta name="modelyard-auth" content="token">' in r.text
     urls = referenced(r.text)
     assert urls
     for url in urls:
-        assert (await token_client.get(url)).status_code == 200, url
+        assert (token_client.get(url)).status_code == 200, url
     prefix = build_ui(auth_required=True).prefix
     assert all(url.startswith(prefix + "/") for url in urls)
     # Only the files themselves are public: nothing else under the prefix, and no API route.
@@ -131,10 +128,10 @@ async def test_token_mode_page_and_assets_public_api_not(
         "/v1/models",
         "/openapi.json",
     ):
-        denied = await token_client.get(path)
+        denied = token_client.get(path)
         assert denied.status_code == 401, path
         assert denied.json()["error"]["code"] == "INVALID_TOKEN"
-    wrong = await token_client.get("/api/hub/search", headers={"Authorization": "Bearer no"})
+    wrong = token_client.get("/api/hub/search", headers={"Authorization": "Bearer no"})
     assert wrong.status_code == 401
 
 

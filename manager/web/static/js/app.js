@@ -118,6 +118,7 @@ function show(mod, rest, params, page) {
   current = { controller, cleanup: null };
   markNav(page);
   replace(main);
+  delete main.dataset.ready; // set again by the page once it is shown
   main.dataset.page = page;
   const ctx = { signal: controller.signal, go, onLogin };
   Promise.resolve(mod.render(main, { rest, params }, ctx))

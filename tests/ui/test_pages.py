@@ -81,6 +81,19 @@ def test_pages_import_pool_cleanup(
     page.get_by_role("button", name="Import").click()
     page.get_by_text(f"Imported as {IMPORTED}.").wait_for()
     page.locator(f'tr[data-model="{IMPORTED}"]').wait_for()
+    # Filter and sort: the choice goes in the address, the list follows it.
+    page.get_by_label("Filter").fill("no-such-model")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("No models match.").wait_for()
+    page.get_by_label("Sort").select_option("-size")
+    page.wait_for_url("**sort=-size*")
+    w.wait_ready("library")
+    assert "q=no-such-model" in page.url
+    page.get_by_label("Filter").fill("ui-import")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**q=ui-import*")
+    w.wait_ready("library")
+    assert page.locator("table.library tbody tr").count() == 1
 
     # Load it pinned from the Running page; it shows in the pool and the budget bar.
     w.goto("running")

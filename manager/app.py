@@ -39,6 +39,7 @@ from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
+from manager.web.ui import mount_ui
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
@@ -116,6 +117,8 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "manager")
+    # The web UI: the page and its assets are public; the API calls it makes carry the token.
+    ui = mount_ui(app, auth_required=settings.api_token is not None)
     app.add_middleware(ForwardedPaths)
     app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
@@ -126,7 +129,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             BearerAuthMiddleware,
             token=settings.api_token.get_secret_value(),
             src="manager",
-            open_paths=("/health",),
+            open_paths=("/health", *ui.public_paths),
         )
     app.add_middleware(
         BodyLimitMiddleware,

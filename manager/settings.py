@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -124,6 +124,9 @@ class ManagerSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

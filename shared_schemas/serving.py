@@ -35,9 +35,11 @@ def _variable(env_prefix: str, loc: tuple[int | str, ...]) -> str:
     return f"{env_prefix}{'_'.join(str(part) for part in loc).upper()}: " if loc else ""
 
 
-def serve(service: str, factory: str, *, host: str, port: int, log_level: str) -> None:
+def serve(
+    service: str, factory: str, *, host: str, port: int, log_level: str, log_format: str = "auto"
+) -> None:
     """Run ``factory`` (``"package.app:create_app"``) with uvicorn until it is stopped."""
-    configure_logging(service, log_level)
+    configure_logging(service, log_level, log_format)
     uvicorn.run(
         factory,
         factory=True,

@@ -367,7 +367,7 @@ def run(
             with _line_editing():
                 chat.interactive(client, model, sampling)
             return
-        text = "\n\n".join(part for part in (piped, prompt) if part)
+        text = "\n\n".join(part for part in ((piped or "").rstrip("\n"), prompt) if part)
         try:
             answer = chat.one_shot(client, model, text, sampling, as_json=as_json)
         except KeyboardInterrupt:

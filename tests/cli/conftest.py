@@ -90,9 +90,13 @@ class Stack:
             env=cli_env(self.url),
         )
 
-    def slot(self, model: str) -> dict[str, Any] | None:
-        slots = self.get("/api/inference/pool")["slots"]
-        return next((s for s in slots if s["id"] == model), None)
+    def loaded(self) -> dict[str, dict[str, Any]]:
+        """The pool's slots by model id."""
+        return {s["id"]: s for s in self.get("/api/inference/pool")["slots"]}
+
+    def slot(self, model: str) -> dict[str, Any]:
+        slot: dict[str, Any] = self.loaded()[model]
+        return slot
 
 
 def wait_until(condition: Callable[[], Any], within: float = 30.0, what: str = "") -> Any:

@@ -79,16 +79,16 @@ def test_ctrl_c_stops_the_answer_not_the_chat(stack: Stack) -> None:
     prompt = long_prompt(stack)
     child = chat(stack, "--max-tokens", "400")
     try:
-        before = stack.slot(MODEL)["tokens_generated"]  # type: ignore[index]
+        before = stack.slot(MODEL)["tokens_generated"]
         child.sendline(prompt)
-        wait_until(lambda: stack.slot(MODEL)["active_requests"] == 1, what="generation")  # type: ignore[index]
+        wait_until(lambda: stack.slot(MODEL)["active_requests"] == 1, what="generation")
         child.sendintr()
         child.expect_exact("(stopped)")
         child.expect_exact(PROMPT)
-        wait_until(lambda: stack.slot(MODEL)["active_requests"] == 0, what="the cancel")  # type: ignore[index]
-        settled = stack.slot(MODEL)["tokens_generated"]  # type: ignore[index]
+        wait_until(lambda: stack.slot(MODEL)["active_requests"] == 0, what="the cancel")
+        settled = stack.slot(MODEL)["tokens_generated"]
         time.sleep(0.3)
-        assert stack.slot(MODEL)["tokens_generated"] == settled  # type: ignore[index]
+        assert stack.slot(MODEL)["tokens_generated"] == settled
         assert settled - before < 300
         # The chat goes on.
         child.sendline("/bye")

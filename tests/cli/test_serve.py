@@ -163,8 +163,11 @@ def test_serve_restarts_a_killed_inference_server_and_stops_on_ctrl_c(served: Se
     served.proc.send_signal(signal.SIGINT)
     assert served.proc.wait(30) == 0
     for child in children.values():
-        wait_until(
-            lambda child=child: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
-            within=10,
-            what=f"{child.pid} to stop",
-        )
+        wait_until(lambda child=child: stopped(child), within=10, what=f"{child.pid} to stop")
+
+
+def stopped(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

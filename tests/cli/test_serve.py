@@ -4,6 +4,7 @@ the manager keeps answering, and Ctrl-C stopping both."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -163,7 +164,7 @@ def test_serve_restarts_a_killed_inference_server_and_stops_on_ctrl_c(served: Se
     served.proc.send_signal(signal.SIGINT)
     assert served.proc.wait(30) == 0
     for child in children.values():
-        wait_until(lambda child=child: stopped(child), within=10, what=f"{child.pid} to stop")
+        wait_until(functools.partial(stopped, child), within=10, what=f"{child.pid} to stop")
 
 
 def stopped(process: psutil.Process) -> bool:

@@ -25,6 +25,7 @@ from modelyard.client import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     TOKEN_ENV,
     URL_ENV,
     CliError,
@@ -361,9 +362,15 @@ def run(
     sampling = chat.Sampling(max_tokens, temperature, system)
     piped = None if sys.stdin.isatty() else sys.stdin.read()
     with connect(url, token) as client:
+        if prompt is None and piped is not None and not piped.strip():
+            raise CliError(
+                "nothing to answer: stdin was empty",
+                steps=["Give the prompt as an argument, or run it in a terminal to chat."],
+                exit_code=EXIT_USAGE,
+            )
         if prompt is None and piped is None:
             if as_json:
-                raise CliError("--json needs a prompt (an argument or stdin)", exit_code=2)
+                raise CliError("--json needs a prompt (an argument or stdin)", exit_code=EXIT_USAGE)
             with _line_editing():
                 chat.interactive(client, model, sampling)
             return

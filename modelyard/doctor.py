@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from modelyard.client import CliError, ManagerClient
 from modelyard.output import human_bytes
 
@@ -56,15 +58,16 @@ def gather(client: ManagerClient) -> Facts:
         facts.manager_error = exc
         return facts
     facts.system = client.get("/api/system", allow_404=True, timeout=15.0)
-    with client.http.stream("GET", "/ready", timeout=15.0) as response:
-        response.read()
-        facts.ready_status = response.status_code
-        try:
-            facts.ready = response.json()
-        except ValueError:
-            facts.ready = None
     try:
-        client.get("/api/hub/search", params={"limit": 1}, timeout=30.0)
+        response = client.http.get("/ready", timeout=15.0)
+        facts.ready_status = response.status_code
+        facts.ready = response.json()
+    except (httpx.HTTPError, ValueError):
+        facts.ready = None
+    try:
+        page = client.get("/api/hub/search", params={"limit": 1}, timeout=30.0)
+        if page.get("stale"):
+            facts.hub_error = CliError("the Hub did not answer (the manager served its cache)")
     except CliError as exc:
         facts.hub_error = exc
     if facts.system is None:  # an older manager: what the older routes tell

@@ -56,7 +56,7 @@ def library_table(models: list[dict[str, Any]]) -> Table:
             str(model.get("format", "?")),
             escape(badges(model.get("badges"))),
             verdict((model.get("compatibility") or {}).get("label")),
-            str(model.get("state", "unknown")),
+            str(model.get("state", "unknown")).replace("_", " "),
         )
     return table
 

@@ -10,7 +10,7 @@ python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
   for candidate in python3.13 python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
       python_bin="$candidate"
       break
     fi

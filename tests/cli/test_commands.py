@@ -306,6 +306,8 @@ def test_a_wrong_token_is_explained(stack: Stack) -> None:
 def test_usage_errors_exit_2(stack: Stack) -> None:
     assert stack.cli("pull").returncode == 2
     assert stack.cli("search", "x", "--sort", "sideways").returncode == 2
+    empty = stack.cli("run", MODEL, input="")  # stdin is not a terminal, and empty
+    assert empty.returncode == 2 and "stdin was empty" in empty.stderr
 
 
 # ---- the processes' logs --------------------------------------------------------------------

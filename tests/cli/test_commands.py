@@ -54,7 +54,8 @@ def test_pull_of_a_missing_repo_says_what_the_hub_said(stack: Stack) -> None:
 
 
 def test_a_second_pull_reattaches_to_the_same_job(stack: Stack) -> None:
-    add_weights(stack, "cli/reattach", 3_000_000, bps=1_500_000)
+    # About 5 s of transfer: time for a second command to start while the first is watching.
+    add_weights(stack, "cli/reattach", 6_000_000, bps=1_200_000)
     first = stack.popen("pull", "cli/reattach", "--json")
     try:
         wait_until(
@@ -62,7 +63,7 @@ def test_a_second_pull_reattaches_to_the_same_job(stack: Stack) -> None:
             what="the download to start",
         )
         second = stack.cli("pull", "cli/reattach")
-        out, err = first.communicate(timeout=60)
+        out, err = first.communicate(timeout=120)
     finally:
         if first.poll() is None:
             first.kill()

@@ -17,6 +17,9 @@ from tests.cli.conftest import TOKEN, Stack
 def mismatched(stack: Stack, tmp_path: Path) -> Iterator[Service]:
     """A second manager on the stack's inference server, keeping models in its own folders
     (the mistake a user makes by setting only the manager's cache folder)."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    if httpx.get(f"{stack.url}/api/system", headers=auth, timeout=30).status_code == 404:
+        pytest.skip("this manager has no /api/system yet")
     manager = manager_service(
         {
             "MODEL_MANAGER_INFERENCE_URL": stack.inference.url,
@@ -36,9 +39,6 @@ def mismatched(stack: Stack, tmp_path: Path) -> Iterator[Service]:
 
 
 def test_doctor_names_a_folder_mismatch(stack: Stack, mismatched: Service, tmp_path: Path) -> None:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    if httpx.get(f"{mismatched.url}/api/system", headers=auth, timeout=30).status_code == 404:
-        pytest.skip("this manager has no /api/system yet")
     result = stack.cli("doctor", MODELYARD_URL=mismatched.url)
     assert result.returncode == 1, result.stdout
     line = next(x for x in result.stdout.splitlines() if "same model folders" in x)

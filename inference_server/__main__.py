@@ -6,10 +6,11 @@ import sys
 
 from inference_server.cpu_blas import CpuBlasError, activate
 from inference_server.settings import InferenceSettings
+from shared_schemas.errors import ErrorSource
 from shared_schemas.serving import exit_with, serve, settings_or_exit
 from shared_schemas.settings_help import handle_arguments
 
-SERVICE = "inference_server"
+SERVICE: ErrorSource = "inference_server"
 USAGE = "python -m inference_server [--help]"
 SUMMARY = (
     "The modelyard inference server: the MLX model pool and OpenAI-compatible generation. "
@@ -31,6 +32,9 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive_s=settings.timeout_keep_alive_s,
+        header_timeout_s=settings.header_timeout_s,
     )
 
 

@@ -25,6 +25,9 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive_s=settings.timeout_keep_alive_s,
+        header_timeout_s=settings.header_timeout_s,
     )
 
 

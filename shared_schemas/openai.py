@@ -245,7 +245,9 @@ class CompletionResponse(BaseModel):
     system_fingerprint: str | None = None
 
 
-ModelState = Literal["loaded", "loading", "not-loaded", "unknown"]
+#: ``not_visible_to_inference``: on the manager's disk, in a folder the inference server does
+#: not read (see ``GET /ready`` and ``GET /api/system`` on the manager).
+ModelState = Literal["loaded", "loading", "not-loaded", "unknown", "not_visible_to_inference"]
 ModelType = Literal["chat", "image", "speech", "embedding"]
 
 

@@ -10,7 +10,8 @@ Each process derives its own tree from ``ServiceError`` (setting ``src``) and ca
 - anything else: 500 ``internal_error`` with the traceback in the log, never in the response.
 
 ``JSONContentTypeMiddleware`` answers 415 ``unsupported_media_type`` to a request body that is
-not declared as JSON, before any route reads it.
+not declared as JSON, and ``BodyLimitMiddleware`` 413 ``PAYLOAD_TOO_LARGE`` to one over the
+cap, before any route reads it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_schemas.errors import ErrorSource, envelope, status_type
 
@@ -165,15 +166,16 @@ async def send_envelope(
 class BearerAuthMiddleware:
     """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``.
 
-    The comparison is constant-time; the token is never logged. CORS preflights (``OPTIONS``
-    with ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
+    The scheme matches in any case (``bearer`` too, RFC 7235); the token comparison is
+    constant-time; the token is never logged. CORS preflights (``OPTIONS`` with
+    ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
     """
 
     def __init__(
         self, app: ASGIApp, *, token: str, src: ErrorSource, open_paths: Iterable[str]
     ) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
         self._src: ErrorSource = src
         self._open = frozenset(open_paths)
 
@@ -186,7 +188,11 @@ class BearerAuthMiddleware:
             if name == b"authorization":
                 supplied = value
                 break
-        if hmac.compare_digest(supplied, self._expected):
+        # The scheme is case-insensitive (RFC 7235), the credentials are compared exactly.
+        scheme, _, credentials = supplied.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(
+            credentials.lstrip(b" "), self._token
+        ):
             await self.app(scope, receive, send)
             return
         message = "missing bearer token" if not supplied else "invalid bearer token"
@@ -259,3 +265,63 @@ def _is_preflight(scope: Scope) -> bool:
     if scope.get("method") != "OPTIONS":
         return False
     return any(name == b"access-control-request-method" for name, _ in scope.get("headers", []))
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``limit`` bytes with 413 in the envelope, by ``Content-Length`` or by
+    counting as they come (chunked). ``setting`` names the variable that raises the cap."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, src: ErrorSource, setting: str) -> None:
+        self.app = app
+        self.limit = limit
+        self._src: ErrorSource = src
+        self._setting = setting
+
+    def _too_large(self) -> dict[str, Any]:
+        return envelope(
+            f"the request body is larger than {self.limit} bytes",
+            type=status_type(413),
+            code="PAYLOAD_TOO_LARGE",
+            src=self._src,
+            details={"limit_bytes": self.limit},
+            resolution_steps=[f"Send a smaller request or raise {self._setting}."],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await send_envelope(send, 413, self._too_large())
+                return
+        received = 0
+        refused = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not refused:
+                    refused = True
+                    if not started:
+                        await send_envelope(send, 413, self._too_large())
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            # The route saw the body end early (a disconnect) after we refused it.
+            if not refused:
+                raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from inference_server.pool.resolve import find_model_path, hub_cache_dir, list_local_model_ids
+from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
 from shared_schemas.openai import ModelCard, ModelState
 from shared_schemas.pool import SlotInfo, SlotState
@@ -18,7 +18,7 @@ _STATE: dict[SlotState, ModelState] = {
 
 
 def _context_length(model_id: str, settings: InferenceSettings) -> int | None:
-    path = find_model_path(model_id, hub_cache_dir(settings.hf_cache_dir), settings.models_dirs)
+    path = find_model_path(model_id, settings.hf_cache_dir, settings.models_dirs)
     if path is None:
         return None
     try:
@@ -31,7 +31,7 @@ def _context_length(model_id: str, settings: InferenceSettings) -> int | None:
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:
     """Loaded models first, then every loadable model on disk (runs off the event loop)."""
-    cache = hub_cache_dir(settings.hf_cache_dir)
+    cache = settings.hf_cache_dir
     ids = list_local_model_ids(cache, settings.models_dirs)
     status = {s.id: s for s in slots}
     ordered = [i for i in status if i not in ids] + ids

@@ -29,6 +29,7 @@ from manager.errors import (
     ServiceUnavailableError,
 )
 from manager.inference_client import InferenceClient
+from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
     CompatibilityFacts,
@@ -120,8 +121,10 @@ class Library:
         settings: ManagerSettings,
         sessions: async_sessionmaker[AsyncSession],
         inference: InferenceClient,
+        watch: InferenceWatch | None = None,
     ) -> None:
         self.settings = settings
+        self.watch = watch
         self.cache_dir = settings.hub_cache
         self.models_dir = settings.local_models_dir
         self.scanner = LibraryScanner(self.cache_dir, self.models_dir)
@@ -164,7 +167,6 @@ class Library:
     async def _warm_up(self) -> None:
         """Scan once at start so the first request finds the caches filled."""
         try:
-            await asyncio.to_thread(architecture_supported, "llama")
             await self.snapshot()
         except Exception:
             logger.exception("library warm-up scan failed")
@@ -236,10 +238,15 @@ class Library:
             return requested
         return min(model.characteristics.context_length or default, default)
 
+    def _inference_view(self) -> InferenceView:
+        """What the inference server said it can load (``/admin/capabilities``)."""
+        return self.watch.view if self.watch is not None else InferenceView()
+
     def _facts(
         self, model: ScannedModel, budget: int | None, context: int | None = None
     ) -> CompatibilityFacts:
         ch = model.characteristics
+        view = self._inference_view()
         return CompatibilityFacts(
             model_id=model.id,
             local=True,
@@ -248,17 +255,30 @@ class Library:
             weights=model.weights,
             characteristics=ch,
             architecture_supported=(
-                architecture_supported(ch.model_type) if model.weights != "gguf" else None
+                architecture_supported(ch.model_type, view.model_types)
+                if model.weights != "gguf"
+                else None
             ),
             weight_bytes=model.weight_bytes,
             head_dim=head_dim_of(model.config, ch),
             context_tokens=self._context_tokens(model, context),
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
+            model_types_stale=view.stale,
         )
 
     def _summary(self, model: ScannedModel, budget: int | None) -> CompatibilitySummary:
-        key = (model.id, model.config_hash, model.weights, model.format, model.weight_bytes, budget)
+        view = self._inference_view()
+        key = (
+            model.id,
+            model.config_hash,
+            model.weights,
+            model.format,
+            model.weight_bytes,
+            budget,
+            view.model_types,
+            view.stale,
+        )
         found = self._summaries.get(key)
         if found is None:
             if len(self._summaries) >= _SUMMARY_CACHE_MAX:
@@ -360,6 +380,7 @@ class Library:
         mlx = details.library_name == "mlx" or "mlx" in details.tags
         fmt = model_format(weights, {"quantization": {}} if mlx else None, None)
         default = self.settings.compatibility_context_tokens
+        view = self._inference_view()
         return CompatibilityFacts(
             model_id=details.id,
             local=False,
@@ -368,13 +389,16 @@ class Library:
             weights=weights,
             characteristics=ch,
             architecture_supported=(
-                architecture_supported(ch.model_type) if weights != "gguf" else None
+                architecture_supported(ch.model_type, view.model_types)
+                if weights != "gguf"
+                else None
             ),
             weight_bytes=weight_bytes or None,
             head_dim=head_dim_of(None, ch),
             context_tokens=context or min(ch.context_length or default, default),
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
+            model_types_stale=view.stale,
         )
 
     # ---- changing the library -----------------------------------------------------------------

@@ -168,9 +168,9 @@ async def test_openai_client_lists_and_retrieves(open_app: AppFactory, dirs: Dir
     catalog = _place(dirs)
     async with open_app(catalog_file=catalog) as (app, _client):
         transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://manager") as http:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as http:
             client = openai.AsyncOpenAI(
-                base_url="http://manager/v1", api_key="unused", http_client=http, max_retries=0
+                base_url="http://localhost/v1", api_key="unused", http_client=http, max_retries=0
             )
             listed = [m async for m in client.models.list()]
             one = await client.models.retrieve("local/mine")

@@ -50,7 +50,8 @@ async def test_list_everything(open_app: AppFactory, dirs: Dirs) -> None:
     assert llama["characteristics"]["context_length"] == 2048
     assert llama["badges"] == llama["characteristics"]["badges"]
     assert "Llama" in llama["badges"]
-    assert llama["compatibility"] == {"compatible": True, "score": 1.0, "label": "runs"}
+    # No inference server to ask which model types it loads: not checked, a little off.
+    assert llama["compatibility"] == {"compatible": True, "score": 0.9, "label": "runs"}
     assert llama["added_at"] is not None
     assert by_id["mlx-community/qwen-tiny-4bit"]["format"] == "mlx"
     gguf_entry = by_id["local/gguf-tiny"]

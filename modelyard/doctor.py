@@ -296,15 +296,10 @@ def _hub(facts: Facts) -> Check:
     endpoint = (facts.system or {}).get("hf_endpoint") or "the Hub"
     if facts.hub_error is None:
         return Check("Hub reachable", True, f"{endpoint} answers")
-    return Check(
-        "Hub reachable",
-        False,
-        f"{endpoint}: {facts.hub_error.message}",
-        [
-            *facts.hub_error.steps,
-            "Check the network, or HF_ENDPOINT / MODEL_MANAGER_HF_ENDPOINT.",
-        ],
-    )
+    steps = list(facts.hub_error.steps)
+    if not any("HF_ENDPOINT" in step for step in steps):
+        steps.append("Check the network, or HF_ENDPOINT / MODEL_MANAGER_HF_ENDPOINT.")
+    return Check("Hub reachable", False, f"{endpoint}: {facts.hub_error.message}", steps)
 
 
 def passed(checks: list[Check]) -> bool:

@@ -186,6 +186,10 @@ def pull_command(
         bool,
         typer.Option("--pause-on-exit", help="Ctrl-C pauses the download instead of detaching."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Download even when the verdict says it will not run here."),
+    ] = False,
     url: Url = DEFAULT_URL,
     token: Token = None,
     as_json: Json = False,
@@ -193,7 +197,7 @@ def pull_command(
     """Download a model with progress bars (re-attaches to a download in progress).
 
     Ctrl-C detaches: the download goes on in the manager."""
-    request = pull.PullRequest(model, revision, tuple(include or ()), pause_on_exit)
+    request = pull.PullRequest(model, revision, tuple(include or ()), pause_on_exit, force)
     with connect(url, token) as client:
         code = pull.run_pull(client, request, as_json=as_json, console=stdout())
     raise typer.Exit(code)

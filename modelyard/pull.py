@@ -39,6 +39,7 @@ class PullRequest:
     revision: str = "main"
     include: tuple[str, ...] = ()
     pause_on_exit: bool = False
+    force: bool = False
 
 
 def find_active(client: ManagerClient, model_id: str, revision: str) -> dict[str, Any] | None:
@@ -57,6 +58,8 @@ def start(client: ManagerClient, request: PullRequest) -> tuple[dict[str, Any], 
     body: dict[str, Any] = {"model_id": request.model_id, "revision": request.revision}
     if request.include:
         body["allow_patterns"] = list(request.include)
+    if request.force:
+        body["force"] = True
     job = client.post("/api/downloads", body, timeout=120.0)
     reattached = existing is not None and existing["id"] == job["id"]
     complete = job["status"] == "completed" and not reattached

@@ -68,14 +68,8 @@ def frame(event_id: str, data: str) -> str:
 
 class EventBus:
     def __init__(
-        self,
-        *,
-        history: int = 1024,
-        queue_size: int = 256,
-        keepalive_s: float = 15.0,
-        observer: Callable[[BaseModel], None] | None = None,
+        self, *, history: int = 1024, queue_size: int = 256, keepalive_s: float = 15.0
     ) -> None:
-        self._observer = observer  # sees every payload as it is published (the INFO log)
         self.boot = uuid.uuid4().hex[:8]
         self._seq = 0
         self._history: deque[Event] = deque(maxlen=history)
@@ -93,8 +87,6 @@ class EventBus:
     def publish(self, job_id: str, payload: BaseModel) -> Event:
         self._seq += 1
         event = Event(self._seq, job_id, payload.model_dump_json())
-        if self._observer is not None:
-            self._observer(payload)
         self._history.append(event)
         for subscriber in self._subscribers:
             subscriber.offer(event)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from manager.downloads.events import Event, EventBus
 from shared_schemas.downloads import DownloadJob, JobEvent, JobStatus
 
 logger = logging.getLogger("manager.downloads")
@@ -95,3 +96,15 @@ class DownloadLog:
             job.files_total - by_sha256,
             extra=extra,
         )
+
+
+class LoggedEventBus(EventBus):
+    """The download event bus, whose every published job state also goes to a ``DownloadLog``."""
+
+    def __init__(self, log: DownloadLog, *, keepalive_s: float) -> None:
+        super().__init__(keepalive_s=keepalive_s)
+        self.log = log
+
+    def publish(self, job_id: str, payload: BaseModel) -> Event:
+        self.log.observe(payload)
+        return super().publish(job_id, payload)

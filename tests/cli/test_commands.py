@@ -17,7 +17,8 @@ from tests.cli.conftest import MODEL, TOKEN, Stack, cli_env, console_script, wai
 
 
 def add_weights(stack: Stack, repo_id: str, size: int, bps: int | None = None) -> None:
-    """A repo with a config and one LFS weights file of ``size`` bytes (served at ``bps``)."""
+    """A repo with a config and one LFS weights file of ``size`` bytes (served at ``bps``).
+    Not a loadable model: pulled with ``--force``."""
     stack.hub.add_repo(repo_id, {"config.json": b'{"model_type": "llama"}\n'})
     stack.hub.add_big_file(repo_id, "model.safetensors", size, seed=len(repo_id))
     if bps:
@@ -56,13 +57,13 @@ def test_pull_of_a_missing_repo_says_what_the_hub_said(stack: Stack) -> None:
 def test_a_second_pull_reattaches_to_the_same_job(stack: Stack) -> None:
     # About 5 s of transfer: time for a second command to start while the first is watching.
     add_weights(stack, "cli/reattach", 6_000_000, bps=1_200_000)
-    first = stack.popen("pull", "cli/reattach", "--json")
+    first = stack.popen("pull", "cli/reattach", "--force", "--json")
     try:
         wait_until(
             lambda: any(j["bytes_done"] > 0 for j in jobs_of(stack, "cli/reattach")),
             what="the download to start",
         )
-        second = stack.cli("pull", "cli/reattach")
+        second = stack.cli("pull", "cli/reattach", "--force")
         out, err = first.communicate(timeout=120)
     finally:
         if first.poll() is None:
@@ -80,7 +81,7 @@ def test_a_second_pull_reattaches_to_the_same_job(stack: Stack) -> None:
 def test_ctrl_c_during_pull(stack: Stack, pause: bool) -> None:
     repo = f"cli/interrupt-{int(pause)}"
     add_weights(stack, repo, 8_000_000, bps=1_000_000)
-    args = ["pull", repo, "--pause-on-exit"] if pause else ["pull", repo]
+    args = ["pull", repo, "--force", "--pause-on-exit"] if pause else ["pull", repo, "--force"]
     proc = stack.popen(*args)
     try:
         job = wait_until(

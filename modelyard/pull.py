@@ -60,7 +60,12 @@ def start(client: ManagerClient, request: PullRequest) -> tuple[dict[str, Any], 
         body["allow_patterns"] = list(request.include)
     if request.force:
         body["force"] = True
-    job = client.post("/api/downloads", body, timeout=120.0)
+    try:
+        job = client.post("/api/downloads", body, timeout=120.0)
+    except CliError as exc:
+        if exc.code == "model_not_servable":
+            exc.steps.append(f"To download it anyway: `modelyard pull {request.model_id} --force`.")
+        raise
     reattached = existing is not None and existing["id"] == job["id"]
     complete = job["status"] == "completed" and not reattached
     if job["status"] == "paused":

@@ -42,6 +42,7 @@ from manager.downloads.cache import RepoCache
 from manager.downloads.engine import DownloadEngine, FileState
 from manager.downloads.events import EventBus
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
+from manager.downloads.progress_log import DownloadLog, LoggedEventBus
 from manager.downloads.states import Action, check_move, plan_action
 from manager.downloads.tables import DownloadFileRow, DownloadJobRow, DownloadWarningRow
 from manager.errors import (
@@ -316,7 +317,7 @@ class DownloadManager:
         self._metrics = metrics
         self.disk_usage = disk_usage
         self.cache_dir = settings.hub_cache
-        self.events = EventBus(keepalive_s=settings.sse_keepalive_s)
+        self.events: EventBus = LoggedEventBus(DownloadLog(), keepalive_s=settings.sse_keepalive_s)
         self._live: dict[str, LiveJob] = {}
         self._queue: deque[str] = deque()
         self._running: set[str] = set()

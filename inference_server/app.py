@@ -25,6 +25,7 @@ from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
+from inference_server.responses.routes import router as responses_router
 from inference_server.settings import InferenceSettings
 from shared_schemas.anthropic_errors import AnthropicErrorShape
 from shared_schemas.host_origin import (
@@ -131,6 +132,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(generation_router)
     app.include_router(anthropic_router)
+    app.include_router(responses_router)
     app.include_router(pool_router)
     app.include_router(capabilities_router)
     return app

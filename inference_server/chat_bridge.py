@@ -17,10 +17,29 @@ from pydantic import ValidationError
 from inference_server.errors import BadRequestError
 from inference_server.generation.service import GenerationService
 from inference_server.pool.pool import ModelPool
-from shared_schemas.openai import ChatCompletionRequest
+from shared_schemas.openai import ChatCompletionRequest, ChatMessage
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    """Every field of the translated body is one the chat schema reads: a translation never
+    relies on a field being ignored."""
+    for key in body:
+        if key not in ChatCompletionRequest.model_fields:
+            raise BadRequestError(
+                f"{key} is not supported by this server", param=key, code="unsupported_parameter"
+            )
+    for index, message in enumerate(body.get("messages", [])):
+        for key in message:
+            if key not in ChatMessage.model_fields:
+                raise BadRequestError(
+                    f"messages.{index}.{key} is not supported by this server",
+                    param=f"messages.{index}.{key}",
+                    code="unsupported_parameter",
+                )
 
 
 def chat_request(body: dict[str, Any]) -> ChatCompletionRequest:
+    _check_fields(body)
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:

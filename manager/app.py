@@ -39,6 +39,7 @@ from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
+from shared_schemas.anthropic_errors import AnthropicErrorShape
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
@@ -150,6 +151,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         src="manager",
         env_prefix="MODEL_MANAGER_",
     )
+    app.add_middleware(AnthropicErrorShape)  # the Messages routes answer errors in its shape
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
     app.include_router(library_router)

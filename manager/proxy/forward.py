@@ -176,7 +176,11 @@ def _unreachable(
     )
 
 
-def _error_frame(message: str) -> bytes:
+ErrorFrame = Callable[[str], bytes]
+
+
+def openai_error_frame(message: str) -> bytes:
+    """The last frame of an OpenAI stream the inference server dropped."""
     body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
@@ -196,7 +200,9 @@ async def read_body(receive: Receive) -> bytes | None:
 class _Forwarding:
     """One request's forwarding, cancelled by its watcher when the client goes away."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, error_frame: ErrorFrame
+    ) -> None:
         state = scope["app"].state
         self.pool: UpstreamPool = state.upstream
         self.settings: ManagerSettings = state.settings
@@ -205,6 +211,7 @@ class _Forwarding:
         self.receive = receive
         self.send = send
         self.path = path
+        self.error_frame = error_frame
         self.client_gone = False
         self.started = False
 
@@ -275,19 +282,23 @@ class _Forwarding:
             self.metrics.proxy_upstream_errors.labels("dropped").inc()
             logger.warning("inference server dropped a response: %s", exc.reason)
             if upstream.content_type == b"text/event-stream":
-                frame = _error_frame("the inference server closed the stream before it finished")
+                frame = self.error_frame(
+                    "the inference server closed the stream before it finished"
+                )
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class Forwarder:
-    """ASGI app: forward a request to ``path`` on the inference server."""
+    """ASGI app: forward a request to ``path`` on the inference server. ``error_frame`` is
+    the last event of a stream the inference server dropped, in the API's own shape."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, error_frame: ErrorFrame = openai_error_frame) -> None:
         self.path = path
+        self.error_frame = error_frame
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        forwarding = _Forwarding(scope, receive, send, self.path)
+        forwarding = _Forwarding(scope, receive, send, self.path, self.error_frame)
         await forwarding.run()
         if forwarding.client_gone and not forwarding.started:
             # Nobody reads this; it records the outcome in the request metrics.

@@ -37,6 +37,7 @@ from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
+from manager.responses.routes import router as responses_router
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
 from shared_schemas.anthropic_errors import AnthropicErrorShape
@@ -161,6 +162,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(system_router)
     app.include_router(proxy_router)
+    app.include_router(responses_router)
     return app
 
 

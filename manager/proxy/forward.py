@@ -197,8 +197,12 @@ async def read_body(receive: Receive) -> bytes | None:
             return b"".join(parts)
 
 
-class _Forwarding:
-    """One request's forwarding, cancelled by its watcher when the client goes away."""
+class Forwarding:
+    """One request's forwarding, cancelled by its watcher when the client goes away.
+
+    ``forward(body)`` sends the body and relays the answer; a subclass that must read or
+    change what passes (the Responses API's state) overrides it.
+    """
 
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, path: str, error_frame: ErrorFrame
@@ -225,7 +229,7 @@ class _Forwarding:
         assert task is not None
         watcher = asyncio.create_task(self._watch(task))
         try:
-            await self._forward(body)
+            await self.forward(body)
         except asyncio.CancelledError:
             if not self.client_gone:
                 raise
@@ -245,7 +249,7 @@ class _Forwarding:
                 task.cancel()
                 return
 
-    async def _forward(self, body: bytes) -> None:
+    async def forward(self, body: bytes) -> None:
         target = self.path.encode()
         query = self.scope.get("query_string", b"")
         if query:
@@ -256,15 +260,19 @@ class _Forwarding:
                 self.pool, target, headers, body, self.settings, self.metrics
             )
         except ManagerError as exc:
-            logger.error("POST %s failed: %s", self.path, exc.message)
-            await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+            await self.refuse(exc)
             return
         try:
-            await self._relay(upstream)
+            await self.relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
 
-    async def _relay(self, upstream: Exchange) -> None:
+    async def refuse(self, exc: ManagerError) -> None:
+        """Answer with the error instead of the inference server's answer."""
+        logger.error("POST %s failed: %s", self.path, exc.message)
+        await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+
+    async def relay(self, upstream: Exchange) -> None:
         send = self.send
         self.started = True
         await send(
@@ -291,14 +299,22 @@ class _Forwarding:
 
 class Forwarder:
     """ASGI app: forward a request to ``path`` on the inference server. ``error_frame`` is
-    the last event of a stream the inference server dropped, in the API's own shape."""
+    the last event of a stream the inference server dropped, in the API's own shape;
+    ``forwarding`` handles each request (``Forwarding``, or a subclass that reads what
+    passes)."""
 
-    def __init__(self, path: str, error_frame: ErrorFrame = openai_error_frame) -> None:
+    def __init__(
+        self,
+        path: str,
+        error_frame: ErrorFrame = openai_error_frame,
+        forwarding: type[Forwarding] = Forwarding,
+    ) -> None:
         self.path = path
         self.error_frame = error_frame
+        self.forwarding = forwarding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        forwarding = _Forwarding(scope, receive, send, self.path, self.error_frame)
+        forwarding = self.forwarding(scope, receive, send, self.path, self.error_frame)
         await forwarding.run()
         if forwarding.client_gone and not forwarding.started:
             # Nobody reads this; it records the outcome in the request metrics.

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam
 
 from tests.e2e.conftest import TOKEN, Stack
 
 MODEL = "local/tiny-a"
-HI = [{"role": "user", "content": "hello"}]
+HI: list[MessageParam] = [{"role": "user", "content": "hello"}]
 GREEDY = {"temperature": 0}  # the SDK takes sampling fields through extra_body
 
 
@@ -27,7 +28,7 @@ def test_message(client: anthropic.Anthropic) -> None:
         model=MODEL,
         max_tokens=8,
         system="You are terse.",
-        messages=HI,  # type: ignore[arg-type]
+        messages=HI,
     )
     assert reply.type == "message"
     assert reply.role == "assistant"
@@ -44,13 +45,13 @@ def test_streamed_message_equals_whole_at_temperature_zero(client: anthropic.Ant
         model=MODEL,
         max_tokens=10,
         messages=HI,
-        extra_body=GREEDY,  # type: ignore[arg-type]
+        extra_body=GREEDY,
     )
     with client.messages.stream(
         model=MODEL,
         max_tokens=10,
         messages=HI,
-        extra_body=GREEDY,  # type: ignore[arg-type]
+        extra_body=GREEDY,
     ) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
@@ -80,7 +81,7 @@ def test_stop_sequence_is_named(client: anthropic.Anthropic) -> None:
         model=MODEL,
         max_tokens=24,
         messages=HI,
-        extra_body=GREEDY,  # type: ignore[arg-type]
+        extra_body=GREEDY,
     )
     assert whole.content[0].type == "text"
     text = whole.content[0].text
@@ -89,7 +90,7 @@ def test_stop_sequence_is_named(client: anthropic.Anthropic) -> None:
     cut = client.messages.create(
         model=MODEL,
         max_tokens=24,
-        messages=HI,  # type: ignore[arg-type]
+        messages=HI,
         stop_sequences=[stop, "\x00never"],
         extra_body=GREEDY,
     )
@@ -101,19 +102,19 @@ def test_stop_sequence_is_named(client: anthropic.Anthropic) -> None:
 
 
 def test_count_tokens_matches_the_prompt(client: anthropic.Anthropic) -> None:
-    counted = client.messages.count_tokens(model=MODEL, system="Be brief.", messages=HI)  # type: ignore[arg-type]
+    counted = client.messages.count_tokens(model=MODEL, system="Be brief.", messages=HI)
     reply = client.messages.create(
         model=MODEL,
         max_tokens=1,
         system="Be brief.",
-        messages=HI,  # type: ignore[arg-type]
+        messages=HI,
     )
     assert counted.input_tokens == reply.usage.input_tokens > 0
 
 
 def test_bearer_token_works_too(stack: Stack) -> None:
     with anthropic.Anthropic(base_url=stack.manager.url, auth_token=TOKEN, max_retries=0) as bearer:
-        reply = bearer.messages.create(model=MODEL, max_tokens=1, messages=HI)  # type: ignore[arg-type]
+        reply = bearer.messages.create(model=MODEL, max_tokens=1, messages=HI)
     assert reply.usage.output_tokens == 1
 
 
@@ -122,17 +123,17 @@ def test_errors_use_the_sdk_classes(stack: Stack, client: anthropic.Anthropic) -
         anthropic.Anthropic(base_url=stack.manager.url, api_key="wrong", max_retries=0) as wrong,
         pytest.raises(anthropic.AuthenticationError) as caught,
     ):
-        wrong.messages.create(model=MODEL, max_tokens=1, messages=HI)  # type: ignore[arg-type]
+        wrong.messages.create(model=MODEL, max_tokens=1, messages=HI)
     assert caught.value.type == "authentication_error"
     with pytest.raises(anthropic.NotFoundError) as missing:
-        client.messages.create(model="local/not-here", max_tokens=1, messages=HI)  # type: ignore[arg-type]
+        client.messages.create(model="local/not-here", max_tokens=1, messages=HI)
     assert missing.value.type == "not_found_error"
     assert missing.value.error_code == "model_not_found"
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(
             model=MODEL,
             max_tokens=1,
-            messages=HI,  # type: ignore[arg-type]
+            messages=HI,
             thinking={"type": "enabled", "budget_tokens": 1024},
         )
     assert bad.value.type == "invalid_request_error"

@@ -26,7 +26,7 @@ def test_response(client: openai.OpenAI) -> None:
     assert reply.object == "response"
     assert reply.id.startswith("resp_")
     assert reply.status in {"completed", "incomplete"}
-    assert reply.store is True
+    assert reply.to_dict()["store"] is True
     assert reply.instructions == "Be brief."
     assert reply.output[0].type == "message"
     assert reply.output_text
@@ -54,7 +54,7 @@ def test_streamed_response_equals_whole_at_temperature_zero(client: openai.OpenA
     assert deltas == whole.output_text
     final = events[-1].response  # type: ignore[union-attr]
     assert final.output_text == whole.output_text
-    assert final.store is True
+    assert final.to_dict()["store"] is True
     assert client.responses.retrieve(final.id).output_text == whole.output_text
 
 
@@ -103,7 +103,7 @@ def test_delete(client: openai.OpenAI) -> None:
 
 def test_store_false_keeps_nothing(client: openai.OpenAI) -> None:
     reply = client.responses.create(model=MODEL, input="hi", max_output_tokens=2, store=False)
-    assert reply.store is False
+    assert reply.to_dict()["store"] is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(reply.id)
     events = list(
@@ -112,7 +112,7 @@ def test_store_false_keeps_nothing(client: openai.OpenAI) -> None:
         )
     )
     streamed = events[-1].response  # type: ignore[union-attr]
-    assert streamed.store is False
+    assert streamed.to_dict()["store"] is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(streamed.id)
 

@@ -8,7 +8,7 @@ import pytest
 
 from inference_server.anthropic.translate import MessageStream, chat_body, message
 from inference_server.errors import BadRequestError
-from inference_server.turns import CallOut, TextOut, TurnEnd
+from inference_server.turns import CallOut, TextOut, TurnEnd, TurnEvent
 from shared_schemas.anthropic import MessagesRequest
 
 
@@ -132,7 +132,7 @@ def test_unknown_fields_and_server_tools_fail_validation() -> None:
 
 
 def test_message_from_pieces() -> None:
-    pieces = [
+    pieces: list[TurnEvent] = [
         TextOut("Hel"),
         TextOut("lo"),
         CallOut("call_1", "f", '{"a": 1}'),

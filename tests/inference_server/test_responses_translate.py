@@ -9,7 +9,7 @@ import pytest
 
 from inference_server.errors import BadRequestError
 from inference_server.responses.translate import ResponseStream, chat_body, response_object
-from inference_server.turns import CallOut, TextOut, TurnEnd
+from inference_server.turns import CallOut, TextOut, TurnEnd, TurnEvent
 from shared_schemas.responses_api import ResponsesRequest
 
 
@@ -123,7 +123,12 @@ def test_refusals() -> None:
 
 
 def test_response_object_from_pieces() -> None:
-    pieces = [TextOut("a"), TextOut("b"), CallOut("call_1", "f", "{}"), TurnEnd("tool_calls", 4, 3)]
+    pieces: list[TurnEvent] = [
+        TextOut("a"),
+        TextOut("b"),
+        CallOut("call_1", "f", "{}"),
+        TurnEnd("tool_calls", 4, 3),
+    ]
     answer = response_object("resp_1", 100, request(metadata={"k": "v"}), pieces)
     assert answer.status == "completed"
     assert [item.type for item in answer.output] == ["message", "function_call"]

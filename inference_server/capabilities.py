@@ -12,25 +12,13 @@ import asyncio
 from fastapi import APIRouter
 
 from inference_server.deps import PoolDep, SettingsDep
+from inference_server.generation.features import FEATURES
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.resolve import loadable_model_types
 from inference_server.settings import InferenceSettings
 from shared_schemas.capabilities import InferenceCapabilities, modelyard_version, package_version
 from shared_schemas.errors import error_responses
 from shared_schemas.storage import canonical
-
-#: The OpenAI API features this server serves (append when a feature is added).
-FEATURES = [
-    "chat",
-    "completion",
-    "stream",
-    "stream_usage",
-    "stop",
-    "seed",
-    "penalties",
-    "logprobs",
-    "keep_alive",
-]
 
 router = APIRouter(tags=["admin"])
 

@@ -15,6 +15,7 @@ from shared_schemas.library import (
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
+    ImportedModel,
     ImportRequest,
     LocalModel,
     LocalModelList,
@@ -73,13 +74,13 @@ async def delete_local_model(
 
 @router.post(
     "/api/models/import",
-    response_model=LocalModel,
+    response_model=ImportedModel,
     status_code=201,
     tags=["library"],
     responses=error_responses(400, 401, 409, 507),
-    summary="Register a local folder or .gguf file as local/<name>",
+    summary="Register a local folder or .gguf file as local/<name>; lists what was left out",
 )
-async def import_local_model(request: ImportRequest, library: LibraryDep) -> LocalModel:
+async def import_local_model(request: ImportRequest, library: LibraryDep) -> ImportedModel:
     return await library.import_model(request)
 
 

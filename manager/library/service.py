@@ -14,17 +14,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import psutil
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from manager.database import session_scope
+from manager.downloads.retry import BackoffWait
 from manager.errors import (
     ConflictError,
     DatabaseUnavailableError,
+    HubUnavailableError,
     ModelNotFoundError,
     ServiceUnavailableError,
 )
@@ -45,17 +48,20 @@ from manager.library.paths import is_local_id, validate_model_id
 from manager.library.pool_state import PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
 from manager.library.scan import LibraryScanner, ScannedModel
+from manager.library.servable import check_download, listed_for_serving, requested_paths
 from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
 from manager.settings import ManagerSettings
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.downloads import ACTIVE_STATUSES
+from shared_schemas.downloads import ACTIVE_STATUSES, DownloadRequest
+from shared_schemas.errors import ErrorBody
 from shared_schemas.hub import HubModelDetails
 from shared_schemas.library import (
     CleanupResult,
     CompatibilityReport,
     CompatibilitySummary,
     DeleteResult,
+    ImportedModel,
     ImportRequest,
     LocalModel,
     LocalModelList,
@@ -369,11 +375,59 @@ class Library:
         pool = await self.pool.get()
         return assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
 
+    async def download_check(self, request: DownloadRequest, hub: Any) -> ErrorBody | None:
+        """Before a download job is made: None when the model runs here, its warning when
+        the request forces a verdict other than ``runs``, 409 ``model_not_servable``
+        otherwise. Judged from the Hub's description of the repository (its current
+        commit), narrowed to the files the request can fetch. Not judged here: a request
+        that matches no file (the download plan answers that), and a gated repository whose
+        config cannot be read without access (the download fails at once, saying how to get
+        access; with access, the config is read and judged)."""
+        details = await self._hub_details(hub, request.model_id)
+        paths = requested_paths(
+            (f.path for f in details.files), request.allow_patterns, request.format
+        )
+        if not paths or details.config_status == "gated":
+            return None
+        pool = await self.pool.get()
+        facts = self._hub_facts(details, pool.budget_bytes, None, set(paths))
+        return check_download(assess(facts), force=request.force)
+
+    async def _hub_details(self, hub: Any, model_id: str) -> HubModelDetails:
+        """The Hub's description, with the download planner's retries when the Hub is
+        unavailable for a moment (a download request is retried as a whole, not refused)."""
+        s = self.settings
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(HubUnavailableError),
+            stop=stop_after_attempt(s.download_retries + 1),
+            wait=BackoffWait(s.download_backoff_s, s.download_backoff_max_s),
+            reraise=True,
+        ):
+            with attempt:
+                details: HubModelDetails = await hub.details(model_id)
+                return details
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def servable(self, snap: LibrarySnapshot) -> LibrarySnapshot:
+        """``snap`` without the models on disk the inference server cannot load."""
+        budget = snap.pool.budget_bytes
+        models = [
+            m
+            for m in snap.models
+            if listed_for_serving(self._summary(m, budget), snap.pool.state_of(m.id))
+        ]
+        return replace(snap, models=models) if len(models) < len(snap.models) else snap
+
     def _hub_facts(
-        self, details: HubModelDetails, budget: int | None, context: int | None
+        self,
+        details: HubModelDetails,
+        budget: int | None,
+        context: int | None,
+        paths: set[str] | None = None,
     ) -> CompatibilityFacts:
+        """Facts from the Hub's description; ``paths``: only these files are fetched."""
         ch = details.characteristics or ModelCharacteristics()
-        sizes = {f.path: f.size for f in details.files}
+        sizes = {f.path: f.size for f in details.files if paths is None or f.path in paths}
         weights, names = weight_files(sizes)
         known = [sizes[n] or 0 for n in names]
         weight_bytes = (min(known) if weights == "gguf" else sum(known)) if known else None
@@ -403,7 +457,7 @@ class Library:
 
     # ---- changing the library -----------------------------------------------------------------
 
-    async def import_model(self, request: ImportRequest) -> LocalModel:
+    async def import_model(self, request: ImportRequest) -> ImportedModel:
         outcome = await asyncio.to_thread(
             import_model,
             request.path,
@@ -421,8 +475,15 @@ class Library:
             )
 
         await self._write(record)
-        logger.info("imported %s from %s (%s)", outcome.model_id, outcome.origin, outcome.mode)
-        return await self.get_local(outcome.model_id)
+        logger.info(
+            "imported %s from %s (%s, %d entries skipped)",
+            outcome.model_id,
+            outcome.origin,
+            outcome.mode,
+            len(outcome.skipped),
+        )
+        model = await self.get_local(outcome.model_id)
+        return ImportedModel(**dict(model), skipped=list(outcome.skipped))
 
     async def delete(self, model_id: str, owned: set[str] | None) -> DeleteResult:
         """Unload, then remove from disk, then forget. Checks come first and touch nothing."""
@@ -449,6 +510,7 @@ class Library:
             freed_bytes=plan.freed_bytes,
             removed_revisions=list(plan.revisions),
             removed_paths=plan.removed_paths,
+            kept_repos=list(plan.kept_repos),
         )
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:

@@ -1,7 +1,8 @@
 """``/v1/models``: the manager's own merged catalog, OpenAI-shaped.
 
-Entries, in this order: the models on disk (Hugging Face cache, then imports), the models the
-inference server has loaded that are not on this disk, then the configured catalog's models
+Entries, in this order: the models on disk that the inference server can load (Hugging Face
+cache, then imports; the others are in ``/api/models/local`` with their verdict), the models
+the inference server has loaded that are not on this disk, then the configured catalog's models
 served elsewhere (``MODEL_MANAGER_CATALOG_FILE``). A configured entry with the id of a model
 above overrides its name, description, context length, type and owner.
 
@@ -150,7 +151,10 @@ async def _catalog(
 ) -> list[ModelCard]:
     static: StaticCatalog = library.static
     snap, configured = await asyncio.gather(library.snapshot(), asyncio.to_thread(static.entries))
-    return build_catalog(snap, configured, default_ids(settings), library.rendered_cards, hidden)
+    servable = library.servable(snap)
+    return build_catalog(
+        servable, configured, default_ids(settings), library.rendered_cards, hidden
+    )
 
 
 @router.get(

@@ -195,9 +195,15 @@ def test_validation_errors_in_the_envelope(
     assert error["param"].startswith(param)
 
 
-def test_unknown_fields_are_ignored(inference: Service) -> None:
+def test_unknown_fields_are_refused_by_name(inference: Service) -> None:
     r = post(inference, "/v1/chat/completions", chat_body(max_tokens=2, some_future_field={"x": 1}))
-    assert r.status_code == 200
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("unsupported_parameter", "some_future_field")
+    assert (
+        post(inference, "/v1/chat/completions", chat_body(max_tokens=2, user="u")).status_code
+        == 200
+    )
 
 
 def test_unknown_model(inference: Service) -> None:

@@ -12,19 +12,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from inference_server.errors import BadRequestError
+from inference_server.generation.constraints import check_request, plan_output
 from inference_server.generation.service import GenerationService
+from inference_server.generation.tools import template_messages
 from inference_server.pool.pool import ModelPool
 from shared_schemas.openai import ChatCompletionRequest, ChatMessage
+
+
+class BridgedChatRequest(ChatCompletionRequest):
+    """A chat request as the other APIs make it: with ``top_k``, which Anthropic's API has
+    and OpenAI's chat has not."""
+
+    top_k: int | None = Field(default=None, ge=0, description="0 or absent: no limit.")
 
 
 def _check_fields(body: dict[str, Any]) -> None:
     """Every field of the translated body is one the chat schema reads: a translation never
     relies on a field being ignored."""
     for key in body:
-        if key not in ChatCompletionRequest.model_fields:
+        if key not in BridgedChatRequest.model_fields:
             raise BadRequestError(
                 f"{key} is not supported by this server", param=key, code="unsupported_parameter"
             )
@@ -41,7 +50,7 @@ def _check_fields(body: dict[str, Any]) -> None:
 def chat_request(body: dict[str, Any]) -> ChatCompletionRequest:
     _check_fields(body)
     try:
-        return ChatCompletionRequest.model_validate(body)
+        return BridgedChatRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(part) for part in first.get("loc", ())) or None
@@ -51,24 +60,21 @@ def chat_request(body: dict[str, Any]) -> ChatCompletionRequest:
         ) from exc
 
 
-def _template_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
-    return [
-        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-        for m in request.messages
-    ]
-
-
 async def count_prompt_tokens(
     service: GenerationService, pool: ModelPool, request: ChatCompletionRequest
 ) -> int:
     """How many tokens the prompt of ``request`` is, by the model's own chat template (the
     model is loaded for it, as for a generation)."""
     model_id = service.model_id(request.model)
-    messages = _template_messages(request)
+    check_request(request)
+    plan = plan_output(request)
+    tools = plan.tools.tools if plan.tools is not None else None
+    messages = template_messages(request.messages)
     async with pool.use(model_id, keep_alive=request.keep_alive) as slot:
         tokenizer = slot.runtime.tokenizer
 
         def count() -> int:
-            return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+            ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)
+            return len(ids)
 
         return await asyncio.to_thread(count)

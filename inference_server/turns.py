@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from inference_server.errors import InferenceError, ModelLoadError
 from inference_server.generation.events import Delta, Done, Failed
 from inference_server.generation.service import Generation
+from inference_server.generation.tools import ScanOutput
 
 EndReason = Literal["stop", "length", "tool_calls", "stop_sequence"]
 
@@ -101,8 +102,8 @@ class _Calls:
     """Tool calls read out of the text with the model's parser, when the turn has tools."""
 
     def __init__(self, generation: Generation) -> None:
-        tools: Any = getattr(generation, "tools", None)
-        self._scanner: Any = tools.scanner() if tools is not None else None
+        tools = generation.tools
+        self._scanner = tools.scanner() if tools is not None else None
         self.count = 0
 
     def feed(self, text: str, out: list[TurnEvent]) -> None:
@@ -116,7 +117,7 @@ class _Calls:
         if self._scanner is not None:
             self._add(self._scanner.finish(), out)
 
-    def _add(self, scanned: Any, out: list[TurnEvent]) -> None:
+    def _add(self, scanned: ScanOutput, out: list[TurnEvent]) -> None:
         if scanned.text:
             out.append(TextOut(scanned.text))
         for call in scanned.calls:

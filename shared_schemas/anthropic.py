@@ -147,6 +147,20 @@ class ThinkingDisabled(_Strict):
 Thinking = Annotated[ThinkingEnabled | ThinkingDisabled, Field(discriminator="type")]
 
 
+class JSONOutputFormat(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema", description="The JSON schema of the answer.")
+
+
+class OutputConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    format: JSONOutputFormat | None = Field(
+        default=None, description="Structured output: the answer is constrained to the schema."
+    )
+    effort: str | None = Field(default=None, description="Refused: there is one effort here.")
+
+
 class PromptRequest(_Strict):
     """What a prompt is made of: shared by messages and token counting."""
 
@@ -158,6 +172,7 @@ class PromptRequest(_Strict):
     )
     tool_choice: ToolChoice | None = None
     tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
+    output_config: OutputConfig | None = None
 
 
 class MessagesRequest(PromptRequest):

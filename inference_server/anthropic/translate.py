@@ -12,10 +12,12 @@ route validates it with the chat schema and runs it like any chat request):
 - ``tools`` become function tools; ``tool_choice`` ``auto`` / ``any`` / ``tool`` / ``none``
   become ``auto`` / ``required`` / the named function / ``none``, and
   ``disable_parallel_tool_use`` becomes ``parallel_tool_calls: false``;
+- ``output_config.format`` (a JSON schema) becomes ``response_format`` ``json_schema``;
 - ``max_tokens``, ``temperature``, ``top_p``, ``top_k`` carry over. ``stop_sequences`` are
   matched by the route (``turns.StopMatcher``) so that the answer can name the one that hit.
 
-Refused by name (400): image blocks (this server has no vision models), extended thinking.
+Refused by name (400): image blocks (this server has no vision models), extended thinking,
+``output_config.effort``.
 
 ``message`` and ``MessageStream`` build the answer from the turn's pieces
 (``turns.TurnEvent``): the same pieces give the same message, streamed or not.
@@ -205,6 +207,8 @@ def check_prompt(request: PromptRequest) -> None:
     """Refusals that hold for messages and token counts alike."""
     if isinstance(request.thinking, ThinkingEnabled):
         raise unsupported("extended thinking is not supported", "thinking")
+    if request.output_config is not None and request.output_config.effort is not None:
+        raise unsupported("effort levels are not supported", "output_config.effort")
     choice = request.tool_choice
     if choice is not None and not isinstance(choice, ToolChoiceNone) and not request.tools:
         raise BadRequestError("tool_choice needs tools", param="tool_choice")
@@ -220,7 +224,13 @@ def chat_body(request: MessagesRequest) -> dict[str, Any]:
     """The chat completion body that answers a Messages request (see the module doc)."""
     body = prompt_body(request)
     body["max_tokens"] = request.max_tokens
-    for name in ("temperature", "top_p", "keep_alive"):
+    output = request.output_config
+    if output is not None and output.format is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": output.format.schema_, "strict": True},
+        }
+    for name in ("temperature", "top_p", "top_k", "keep_alive"):
         value = getattr(request, name)
         if value is not None:
             body[name] = value

@@ -10,16 +10,18 @@ import httpx
 import pytest
 from anthropic.types import MessageParam
 
-from tests.e2e.conftest import TOKEN, Stack
+from tests.e2e.conftest import TOKEN, TOOLS_MODEL, Stack
 
-MODEL = "local/tiny-a"
+MODEL = TOOLS_MODEL
 HI: list[MessageParam] = [{"role": "user", "content": "hello"}]
 GREEDY = {"temperature": 0}  # the SDK takes sampling fields through extra_body
 
 
 @pytest.fixture
-def client(stack: Stack) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=stack.manager.url, api_key=TOKEN, max_retries=0) as client:
+def client(tools_stack: Stack) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(
+        base_url=tools_stack.manager.url, api_key=TOKEN, max_retries=0
+    ) as client:
         yield client
 
 
@@ -65,10 +67,10 @@ def test_streamed_message_equals_whole_at_temperature_zero(client: anthropic.Ant
     assert final.usage.input_tokens == whole.usage.input_tokens
 
 
-def test_raw_stream_carries_ping_and_usage(stack: Stack) -> None:
+def test_raw_stream_carries_ping_and_usage(tools_stack: Stack) -> None:
     body = {"model": MODEL, "max_tokens": 4, "messages": HI, "stream": True}
     with httpx.stream(
-        "POST", f"{stack.manager.url}/v1/messages", json=body, headers={"x-api-key": TOKEN}
+        "POST", f"{tools_stack.manager.url}/v1/messages", json=body, headers={"x-api-key": TOKEN}
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
@@ -112,15 +114,19 @@ def test_count_tokens_matches_the_prompt(client: anthropic.Anthropic) -> None:
     assert counted.input_tokens == reply.usage.input_tokens > 0
 
 
-def test_bearer_token_works_too(stack: Stack) -> None:
-    with anthropic.Anthropic(base_url=stack.manager.url, auth_token=TOKEN, max_retries=0) as bearer:
+def test_bearer_token_works_too(tools_stack: Stack) -> None:
+    with anthropic.Anthropic(
+        base_url=tools_stack.manager.url, auth_token=TOKEN, max_retries=0
+    ) as bearer:
         reply = bearer.messages.create(model=MODEL, max_tokens=1, messages=HI)
     assert reply.usage.output_tokens == 1
 
 
-def test_errors_use_the_sdk_classes(stack: Stack, client: anthropic.Anthropic) -> None:
+def test_errors_use_the_sdk_classes(tools_stack: Stack, client: anthropic.Anthropic) -> None:
     with (
-        anthropic.Anthropic(base_url=stack.manager.url, api_key="wrong", max_retries=0) as wrong,
+        anthropic.Anthropic(
+            base_url=tools_stack.manager.url, api_key="wrong", max_retries=0
+        ) as wrong,
         pytest.raises(anthropic.AuthenticationError) as caught,
     ):
         wrong.messages.create(model=MODEL, max_tokens=1, messages=HI)
@@ -140,9 +146,9 @@ def test_errors_use_the_sdk_classes(stack: Stack, client: anthropic.Anthropic) -
     assert "thinking" in str(bad.value)
 
 
-def test_missing_max_tokens_is_a_400_in_anthropic_shape(stack: Stack) -> None:
+def test_missing_max_tokens_is_a_400_in_anthropic_shape(tools_stack: Stack) -> None:
     response = httpx.post(
-        f"{stack.manager.url}/v1/messages",
+        f"{tools_stack.manager.url}/v1/messages",
         json={"model": MODEL, "messages": HI},
         headers={"x-api-key": TOKEN},
     )
@@ -151,3 +157,68 @@ def test_missing_max_tokens_is_a_400_in_anthropic_shape(stack: Stack) -> None:
     assert body["type"] == "error"
     assert body["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in body["error"]["message"]
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city now.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"enum": ["Oslo", "Paris"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+
+
+def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
+    """tool_choice naming a tool: constrained decoding makes even a random model call it with
+    an input that fits the schema; the call then goes back with its result."""
+    ask: list[MessageParam] = [{"role": "user", "content": "Weather in Oslo?"}]
+    reply = client.messages.create(
+        model=MODEL,
+        max_tokens=150,
+        messages=ask,
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+    )
+    assert reply.stop_reason == "tool_use"
+    calls = [block for block in reply.content if block.type == "tool_use"]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call.name == "get_weather"
+    assert isinstance(call.input, dict) and call.input["city"] in {"Oslo", "Paris"}
+    assert set(call.input) == {"city"}
+    # The same, streamed, assembles into the same call (input_json_delta).
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=150,
+        messages=ask,
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+        extra_body=GREEDY,
+    ) as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_message()
+    assert "input_json" in kinds
+    assert streamed.stop_reason == "tool_use"
+    streamed_call = next(block for block in streamed.content if block.type == "tool_use")
+    assert set(streamed_call.input) == {"city"}  # type: ignore[arg-type]
+    # The round trip: the call and its result go back; the model answers in text.
+    follow = client.messages.create(
+        model=MODEL,
+        max_tokens=8,
+        tools=[WEATHER],  # type: ignore[list-item]
+        messages=[
+            *ask,
+            {"role": "assistant", "content": reply.content},  # type: ignore[typeddict-item]
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Rain."}],
+            },
+        ],
+    )
+    assert follow.stop_reason in {"end_turn", "max_tokens", "tool_use"}
+    assert follow.usage.input_tokens > reply.usage.input_tokens
+    counted = client.messages.count_tokens(model=MODEL, messages=ask, tools=[WEATHER])  # type: ignore[list-item]
+    assert counted.input_tokens == reply.usage.input_tokens

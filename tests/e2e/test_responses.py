@@ -3,19 +3,22 @@ and a real inference server: plain, streamed, follow-ups, GET / DELETE, store: f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
 import pytest
 
-from tests.e2e.conftest import TOKEN, Stack
+from tests.e2e.conftest import TOKEN, TOOLS_MODEL, Stack
 
-MODEL = "local/tiny-a"
+MODEL = TOOLS_MODEL
 
 
 @pytest.fixture
-def client(stack: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack.base_url, api_key=TOKEN, max_retries=0, timeout=60) as client:
+def client(tools_stack: Stack) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
+        base_url=tools_stack.base_url, api_key=TOKEN, max_retries=0, timeout=60
+    ) as client:
         yield client
 
 
@@ -122,3 +125,78 @@ def test_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
         client.responses.create(model=MODEL, input="x", previous_response_id="resp_nothing")
     assert caught.value.code == "response_not_found"
     assert caught.value.param == "previous_response_id"
+
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city now.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"enum": ["Oslo", "Paris"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+
+
+def test_forced_function_call_and_its_output(client: openai.OpenAI) -> None:
+    """tool_choice naming a function: the call's arguments fit the schema; its output goes
+    back as a function_call_output item on top of the stored response."""
+    first = client.responses.create(
+        model=MODEL,
+        input="Weather in Oslo?",
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "function", "name": "get_weather"},
+        parallel_tool_calls=False,
+        max_output_tokens=150,
+    )
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call.name == "get_weather"  # type: ignore[union-attr]
+    arguments = json.loads(call.arguments)  # type: ignore[union-attr]
+    assert arguments["city"] in {"Oslo", "Paris"}
+    # Streamed: the same call arrives as function_call_arguments events.
+    events = list(
+        client.responses.create(
+            model=MODEL,
+            input="Weather in Oslo?",
+            tools=[WEATHER],  # type: ignore[list-item]
+            tool_choice={"type": "function", "name": "get_weather"},
+            parallel_tool_calls=False,
+            max_output_tokens=150,
+            stream=True,
+        )
+    )
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert len(done) == 1
+    assert set(json.loads(done[0].arguments)) == {"city"}  # type: ignore[union-attr]
+    # The output goes back on top of the stored response.
+    follow = client.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Rain."}],  # type: ignore[union-attr]
+        tools=[WEATHER],  # type: ignore[list-item]
+        max_output_tokens=4,
+    )
+    assert follow.previous_response_id == first.id
+    kinds = [item.type for item in client.responses.input_items.list(follow.id)]
+    assert kinds == ["message", "function_call", "function_call_output"]
+
+
+def test_json_schema_output(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"],
+        "additionalProperties": False,
+    }
+    reply = client.responses.create(
+        model=MODEL,
+        input="Answer in JSON.",
+        text={"format": {"type": "json_schema", "name": "answer", "schema": schema}},
+        max_output_tokens=60,
+    )
+    assert reply.status == "completed"
+    assert isinstance(json.loads(reply.output_text)["ok"], bool)

@@ -4,6 +4,7 @@ server: Messages, streaming, stop sequences, token counting, errors in Anthropic
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -159,7 +160,7 @@ def test_missing_max_tokens_is_a_400_in_anthropic_shape(tools_stack: Stack) -> N
     assert "max_tokens" in body["error"]["message"]
 
 
-WEATHER = {
+WEATHER: Any = {
     "name": "get_weather",
     "description": "The weather in a city now.",
     "input_schema": {
@@ -179,7 +180,7 @@ def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
         model=MODEL,
         max_tokens=150,
         messages=ask,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
     )
     assert reply.stop_reason == "tool_use"
@@ -194,7 +195,7 @@ def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
         model=MODEL,
         max_tokens=150,
         messages=ask,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
         extra_body=GREEDY,
     ) as stream:
@@ -203,15 +204,15 @@ def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
     assert "input_json" in kinds
     assert streamed.stop_reason == "tool_use"
     streamed_call = next(block for block in streamed.content if block.type == "tool_use")
-    assert set(streamed_call.input) == {"city"}  # type: ignore[arg-type]
+    assert set(streamed_call.input) == {"city"}
     # The round trip: the call and its result go back; the model answers in text.
     follow = client.messages.create(
         model=MODEL,
         max_tokens=8,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         messages=[
             *ask,
-            {"role": "assistant", "content": reply.content},  # type: ignore[typeddict-item]
+            {"role": "assistant", "content": reply.content},
             {
                 "role": "user",
                 "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Rain."}],
@@ -220,5 +221,5 @@ def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
     )
     assert follow.stop_reason in {"end_turn", "max_tokens", "tool_use"}
     assert follow.usage.input_tokens > reply.usage.input_tokens
-    counted = client.messages.count_tokens(model=MODEL, messages=ask, tools=[WEATHER])  # type: ignore[list-item]
+    counted = client.messages.count_tokens(model=MODEL, messages=ask, tools=[WEATHER])
     assert counted.input_tokens == reply.usage.input_tokens

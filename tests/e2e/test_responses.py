@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -127,7 +128,7 @@ def test_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
     assert caught.value.param == "previous_response_id"
 
 
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "name": "get_weather",
     "description": "The weather in a city now.",
@@ -146,7 +147,7 @@ def test_forced_function_call_and_its_output(client: openai.OpenAI) -> None:
     first = client.responses.create(
         model=MODEL,
         input="Weather in Oslo?",
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         tool_choice={"type": "function", "name": "get_weather"},
         parallel_tool_calls=False,
         max_output_tokens=150,
@@ -154,15 +155,15 @@ def test_forced_function_call_and_its_output(client: openai.OpenAI) -> None:
     calls = [item for item in first.output if item.type == "function_call"]
     assert len(calls) == 1
     call = calls[0]
-    assert call.name == "get_weather"  # type: ignore[union-attr]
-    arguments = json.loads(call.arguments)  # type: ignore[union-attr]
+    assert call.name == "get_weather"
+    arguments = json.loads(call.arguments)
     assert arguments["city"] in {"Oslo", "Paris"}
     # Streamed: the same call arrives as function_call_arguments events.
     events = list(
         client.responses.create(
             model=MODEL,
             input="Weather in Oslo?",
-            tools=[WEATHER],  # type: ignore[list-item]
+            tools=[WEATHER],
             tool_choice={"type": "function", "name": "get_weather"},
             parallel_tool_calls=False,
             max_output_tokens=150,
@@ -171,13 +172,13 @@ def test_forced_function_call_and_its_output(client: openai.OpenAI) -> None:
     )
     done = [e for e in events if e.type == "response.function_call_arguments.done"]
     assert len(done) == 1
-    assert set(json.loads(done[0].arguments)) == {"city"}  # type: ignore[union-attr]
+    assert set(json.loads(done[0].arguments)) == {"city"}
     # The output goes back on top of the stored response.
     follow = client.responses.create(
         model=MODEL,
         previous_response_id=first.id,
-        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Rain."}],  # type: ignore[union-attr]
-        tools=[WEATHER],  # type: ignore[list-item]
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Rain."}],
+        tools=[WEATHER],
         max_output_tokens=4,
     )
     assert follow.previous_response_id == first.id

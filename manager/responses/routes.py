@@ -36,7 +36,7 @@ async def create_response() -> Response:
 @router.get(
     "/v1/responses/{response_id}",
     response_model=ResponseObject,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(400, 401, 404, 503),
 )
 async def get_response(sessions: SessionsDep, response_id: str = ResponseId) -> ResponseObject:
     row = await store.find(sessions, response_id)
@@ -46,7 +46,7 @@ async def get_response(sessions: SessionsDep, response_id: str = ResponseId) -> 
 @router.get(
     "/v1/responses/{response_id}/input_items",
     response_model=InputItemList,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(400, 401, 404, 503),
     description="The input items a stored response answered (earlier turns included).",
 )
 async def list_input_items(sessions: SessionsDep, response_id: str = ResponseId) -> InputItemList:
@@ -57,7 +57,7 @@ async def list_input_items(sessions: SessionsDep, response_id: str = ResponseId)
 @router.delete(
     "/v1/responses/{response_id}",
     response_model=DeletedResponse,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(400, 401, 404, 503),
 )
 async def delete_response(sessions: SessionsDep, response_id: str = ResponseId) -> DeletedResponse:
     await store.delete(sessions, response_id)

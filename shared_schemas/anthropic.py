@@ -158,7 +158,7 @@ class OutputConfig(_Strict):
     format: JSONOutputFormat | None = Field(
         default=None, description="Structured output: the answer is constrained to the schema."
     )
-    effort: str | None = Field(default=None, description="Refused: there is one effort here.")
+    effort: None = Field(default=None, description="Refused: there is one effort here.")
 
 
 class PromptRequest(_Strict):

@@ -207,8 +207,6 @@ def check_prompt(request: PromptRequest) -> None:
     """Refusals that hold for messages and token counts alike."""
     if isinstance(request.thinking, ThinkingEnabled):
         raise unsupported("extended thinking is not supported", "thinking")
-    if request.output_config is not None and request.output_config.effort is not None:
-        raise unsupported("effort levels are not supported", "output_config.effort")
     choice = request.tool_choice
     if choice is not None and not isinstance(choice, ToolChoiceNone) and not request.tools:
         raise BadRequestError("tool_choice needs tools", param="tool_choice")

@@ -41,6 +41,7 @@ SEMANTIC_400_CODES = frozenset(
         "context_length_exceeded",
         "invalid_schema",
         "tools_not_supported",
+        "images_not_supported",
         "conflicting_parameters",
         "invalid_message",
         "chat_template_error",

@@ -96,7 +96,7 @@ ContentBlockParam = Annotated[
 
 class MessageParam(_Strict):
     role: Literal["user", "assistant"]
-    content: str | list[ContentBlockParam]
+    content: str | Annotated[list[ContentBlockParam], Field(min_length=1)]
 
 
 class Tool(_Strict):

@@ -165,7 +165,7 @@ class TextConfig(_Strict):
 
 class ResponsesRequest(_Strict):
     model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
-    input: str | list[InputItem]
+    input: str | Annotated[list[InputItem], Field(min_length=1)]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     metadata: dict[str, str] | None = Field(default=None, description="Echoed in the answer.")

@@ -209,7 +209,9 @@ def check_prompt(request: PromptRequest) -> None:
         raise unsupported("extended thinking is not supported", "thinking")
     choice = request.tool_choice
     if choice is not None and not isinstance(choice, ToolChoiceNone) and not request.tools:
-        raise BadRequestError("tool_choice needs tools", param="tool_choice")
+        raise BadRequestError(
+            "tool_choice needs tools", param="tool_choice", code="conflicting_parameters"
+        )
 
 
 def prompt_body(request: PromptRequest) -> dict[str, Any]:

@@ -135,16 +135,10 @@ ToolChoice = Annotated[
 ]
 
 
-class ThinkingEnabled(_Strict):
-    type: Literal["enabled"]
-    budget_tokens: int = Field(ge=1)
-
-
 class ThinkingDisabled(_Strict):
+    """Only ``{"type": "disabled"}``: extended thinking is refused by the schema."""
+
     type: Literal["disabled"]
-
-
-Thinking = Annotated[ThinkingEnabled | ThinkingDisabled, Field(discriminator="type")]
 
 
 class JSONOutputFormat(_Strict):
@@ -167,7 +161,7 @@ class PromptRequest(_Strict):
     model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
     messages: list[MessageParam] = Field(min_length=1)
     system: str | list[TextBlockParam] | None = None
-    thinking: Thinking | None = Field(
+    thinking: ThinkingDisabled | None = Field(
         default=None, description="Only {'type': 'disabled'}; extended thinking is refused."
     )
     tool_choice: ToolChoice | None = None

@@ -40,7 +40,6 @@ from shared_schemas.anthropic import (
     StopReason,
     TextBlock,
     TextBlockParam,
-    ThinkingEnabled,
     ToolChoiceAny,
     ToolChoiceAuto,
     ToolChoiceNone,
@@ -205,8 +204,6 @@ def _tool_fields(request: PromptRequest) -> dict[str, Any]:
 
 def check_prompt(request: PromptRequest) -> None:
     """Refusals that hold for messages and token counts alike."""
-    if isinstance(request.thinking, ThinkingEnabled):
-        raise unsupported("extended thinking is not supported", "thinking")
     choice = request.tool_choice
     if choice is not None and not isinstance(choice, ToolChoiceNone) and not request.tools:
         raise BadRequestError(

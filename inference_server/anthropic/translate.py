@@ -122,7 +122,7 @@ def _user_messages(message: MessageParam, param: str) -> list[dict[str, Any]]:
             raise _image_refusal(where)
         else:
             raise BadRequestError(
-                "tool_use blocks belong in assistant turns", param=where, code="invalid_request"
+                "tool_use blocks belong in assistant turns", param=where, code="invalid_message"
             )
     flush()
     return out
@@ -150,7 +150,7 @@ def _assistant_message(message: MessageParam, param: str) -> dict[str, Any]:
             raise _image_refusal(where)
         else:
             raise BadRequestError(
-                "tool_result blocks belong in user turns", param=where, code="invalid_request"
+                "tool_result blocks belong in user turns", param=where, code="invalid_message"
             )
     out: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
     if calls:

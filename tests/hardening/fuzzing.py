@@ -56,8 +56,9 @@ SEMANTIC_400_CODES = frozenset(
     }
 )
 # Parameters no schema can check: an opaque cursor the server did not issue, token ids past
-# the model's vocabulary.
-SEMANTIC_400_PARAMS = frozenset({"cursor", "logit_bias"})
+# the model's vocabulary, a stored response asked of the inference server (the manager keeps
+# them).
+SEMANTIC_400_PARAMS = frozenset({"cursor", "logit_bias", "previous_response_id"})
 # Answers a well-formed request may get besides 2xx: an id that names nothing, a conflict, busy.
 ACCEPTED_ERROR_STATUSES = frozenset({404, 409, 429})
 

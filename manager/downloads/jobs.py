@@ -521,6 +521,12 @@ class DownloadManager:
             jobs = [render_row(row) for row in rows]
         return [self._overlay(job) for job in jobs], total
 
+    async def owned_model_ids(self) -> set[str]:
+        """Models whose job still owns partial files (queued, running, paused, verifying):
+        this is the library's ``DownloadOwnership``."""
+        jobs, _total = await self.list(statuses=sorted(ACTIVE_STATUSES), limit=10_000)
+        return {job.model_id for job in jobs}
+
     def _overlay(self, job: DownloadJob) -> DownloadJob:
         live = self._live.get(job.id)
         return live.render() if live is not None else job

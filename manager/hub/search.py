@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from manager.characteristics import extract_characteristics
 from manager.errors import BadRequestError
-from manager.hub.characteristics import extract_characteristics
 from manager.hub.quant import parse_quant, quant_from_config
 from shared_schemas.characteristics import ModelCharacteristics
 from shared_schemas.hub import HubLibrary, HubSearchResult, HubSort, QuantLevel

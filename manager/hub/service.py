@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from manager.characteristics import extract_characteristics
 from manager.errors import (
     HubAccessDeniedError,
     HubModelNotFoundError,
@@ -25,7 +26,6 @@ from manager.errors import (
 )
 from manager.hub.cache import Cached, TTLCache
 from manager.hub.card import card_body
-from manager.hub.characteristics import extract_characteristics
 from manager.hub.client import FileNotOnHub, HubClient
 from manager.hub.details import ConfigRead, build_details, has_file, parse_config
 from manager.hub.errors import access_denied

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from manager.library.deps import LibraryDep, OptionalHubDep, OwnedDownloadsDep
+from manager.downloads.deps import OwnedModelsDep
+from manager.library.deps import LibraryDep, OptionalHubDep
 from manager.library.queries import LibraryQuery
 from shared_schemas.errors import error_responses
 from shared_schemas.library import (
@@ -69,7 +70,7 @@ async def get_local_model(model_id: ModelIdPath, library: LibraryDep) -> LocalMo
 async def delete_local_model(
     model_id: ModelIdPath,
     library: LibraryDep,
-    owned: OwnedDownloadsDep,
+    owned: OwnedModelsDep,
     dry_run: Annotated[
         bool, Query(description="Only report what would be removed and what stays.")
     ] = False,
@@ -115,7 +116,7 @@ async def model_compatibility(
     responses=error_responses(401),
     summary="Disk use: models, partial downloads, unreferenced blobs, free space",
 )
-async def storage_stats(library: LibraryDep, owned: OwnedDownloadsDep) -> StorageStats:
+async def storage_stats(library: LibraryDep, owned: OwnedModelsDep) -> StorageStats:
     return await library.storage_stats(owned)
 
 
@@ -128,7 +129,7 @@ async def storage_stats(library: LibraryDep, owned: OwnedDownloadsDep) -> Storag
 )
 async def storage_cleanup(
     library: LibraryDep,
-    owned: OwnedDownloadsDep,
+    owned: OwnedModelsDep,
     dry_run: Annotated[bool, Query(description="Only report what would be removed.")] = False,
 ) -> CleanupResult:
     return await library.cleanup(owned, dry_run=dry_run)

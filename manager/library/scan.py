@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manager.hub.characteristics import extract_characteristics
+from manager.characteristics import extract_characteristics
 from manager.library.formats import model_format, model_kind, safetensors_format, weight_files
 from manager.library.gguf_header import InvalidGGUFError, gguf_characteristics, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, valid_name

@@ -53,7 +53,7 @@ from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
 from manager.settings import ManagerSettings
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.downloads import ACTIVE_STATUSES, DownloadRequest
+from shared_schemas.downloads import DownloadRequest
 from shared_schemas.errors import ErrorBody
 from shared_schemas.hub import HubModelDetails
 from shared_schemas.library import (
@@ -105,20 +105,6 @@ class LibrarySnapshot:
     models: list[ScannedModel]
     records: dict[str, RecordView]
     pool: PoolView
-
-
-async def owned_model_ids(downloads: Any) -> set[str] | None:
-    """Models whose download job still owns partial files (queued, running, paused,
-    verifying); None when there is no download service to ask."""
-    lister = getattr(downloads, "list", None)
-    if lister is None:
-        return None
-    try:
-        jobs, _total = await lister(statuses=sorted(ACTIVE_STATUSES), limit=10_000)
-        return {str(job.model_id) for job in jobs}
-    except (TypeError, AttributeError, ValueError) as exc:
-        logger.warning("cannot list download jobs (%s); cleanup goes by file age", exc)
-        return None
 
 
 class Library:

@@ -1,5 +1,7 @@
 """``config.json`` → :class:`ModelCharacteristics`, and badges for display. Pure: no I/O.
 
+The Hub service reads it for configs on the Hub, the library for configs on disk.
+
 ``extract_characteristics`` accepts any JSON-ish value and never raises: a field of the wrong
 type (a string, a bool, a list where a number belongs), a size that is zero, negative or
 absurdly large, reads as unknown.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from manager.hub.characteristics import (
+from manager.characteristics import (
     architecture_family,
     badges,
     context_badge,

@@ -29,9 +29,10 @@ from manager.errors import (
     DatabaseUnavailableError,
     HubUnavailableError,
     ModelNotFoundError,
+    ModelNotVisibleError,
     ServiceUnavailableError,
 )
-from manager.inference_client import InferenceClient
+from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
@@ -51,6 +52,7 @@ from manager.library.scan import LibraryScanner, ScannedModel
 from manager.library.servable import check_download, listed_for_serving, requested_paths
 from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
+from manager.library.visibility import is_model_not_found, not_visible_error
 from manager.settings import ManagerSettings
 from shared_schemas.characteristics import ModelCharacteristics
 from shared_schemas.downloads import ACTIVE_STATUSES, DownloadRequest
@@ -564,10 +566,24 @@ class Library:
     async def pool_status(self) -> PoolStatus:
         return await self._inference.pool()
 
+    async def not_visible(self, model_id: str) -> ModelNotVisibleError | None:
+        """Why the inference server does not find ``model_id``, when the reason is that it is
+        in this library, in a folder the server does not read (see ``visibility.py``)."""
+        view = self._inference_view()
+        if not view.hidden_sources:
+            return None
+        snap = await self.snapshot()
+        return not_visible_error(next((m for m in snap.models if m.id == model_id), None), view)
+
     async def load(self, model_id: str, request: LoadRequest | None) -> LoadResult:
         validate_model_id(model_id)
         try:
             result = await self._inference.load(model_id, request)
+        except UpstreamAnswer as exc:
+            explained = await self.not_visible(model_id) if is_model_not_found(exc.body()) else None
+            if explained is not None:
+                raise explained from exc
+            raise
         finally:
             self.pool.invalidate()
         return result

@@ -45,6 +45,7 @@ from manager.library.compatibility import (
 from manager.library.delete import execute_delete, plan_delete
 from manager.library.formats import model_format, weight_files
 from manager.library.importer import import_model
+from manager.library.model_capabilities import Capabilities, ModelCapabilities
 from manager.library.paths import is_local_id, validate_model_id
 from manager.library.pool_state import PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
@@ -142,6 +143,11 @@ class Library:
             ttl_s=settings.catalog_pool_ttl_s,
             retry_s=settings.catalog_pool_retry_s,
         )
+        self.model_capabilities = ModelCapabilities(
+            inference,
+            wait_s=settings.catalog_pool_timeout_s,
+            retry_s=settings.catalog_pool_retry_s,
+        )
         self.static = StaticCatalog(settings.catalog_file)
         self.physical_memory = int(psutil.virtual_memory().total)
         self._inference = inference
@@ -167,15 +173,17 @@ class Library:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tasks = [t for t in (self._warm, self.pool.inflight) if t is not None]
+        inflight = (self._warm, self.pool.inflight, self.model_capabilities.inflight)
+        tasks = [t for t in inflight if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _warm_up(self) -> None:
-        """Scan once at start so the first request finds the caches filled."""
+        """Scan once at start (and ask the models' capabilities) so the first request finds
+        the caches filled."""
         try:
-            await self.snapshot()
+            await self.capabilities(self.servable(await self.snapshot()))
         except Exception:
             logger.exception("library warm-up scan failed")
 
@@ -419,6 +427,14 @@ class Library:
             if listed_for_serving(self._summary(m, budget), snap.pool.state_of(m.id))
         ]
         return replace(snap, models=models) if len(models) < len(snap.models) else snap
+
+    async def capabilities(self, snap: LibrarySnapshot) -> Capabilities | None:
+        """What the inference server says each model of ``snap`` can be asked for; None when
+        it cannot be asked (see ``model_capabilities.py``)."""
+        if not snap.pool.reachable:
+            return None
+        ids = frozenset(m.id for m in snap.models) | frozenset(snap.pool.slots)
+        return await self.model_capabilities.get(ids)
 
     def _hub_facts(
         self,

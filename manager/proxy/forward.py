@@ -272,7 +272,11 @@ class _Forwarding:
         answer = b"".join(parts)
         library = getattr(self.scope["app"].state, "library", None)
         model = requested_model(body) if is_model_not_found(answer) else None
-        explained = await library.not_visible(model) if library and model else None
+        explained = None
+        try:
+            explained = await library.not_visible(model) if library and model else None
+        except Exception:  # the server's own answer is passed on
+            logger.exception("could not tell why the inference server did not find %r", model)
         if explained is not None:
             await send_envelope(self.send, explained.status, explained.body(), explained.headers)
             return

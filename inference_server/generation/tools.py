@@ -199,7 +199,10 @@ def json_call_head(text: str) -> tuple[str, int] | bool:
                 return False
             if end < 0:
                 return True
-            name = json.loads(text[i:end])
+            try:
+                name = json.loads(text[i:end])
+            except ValueError:  # a bad escape: not a name mlx-lm's parser would read either
+                return False
             i = end
             continue
         assert isinstance(step, str)

@@ -224,6 +224,7 @@ def test_json_call_head() -> None:
     assert json_call_head('{"arguments": {}}') is False
     assert json_call_head('{"name": 3, "arguments": {}}') is False
     assert json_call_head('[{"name": "a"}]') is False
+    assert json_call_head('{"name": "a\\x", "arguments": {}}') is False  # a bad escape
 
 
 def test_markers_agree_with_mlx_lm() -> None:

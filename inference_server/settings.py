@@ -104,6 +104,9 @@ class InferenceSettings(BaseSettings):
     prompt_cache_bytes: int = Field(default=512 * 2**20, ge=0)
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
 
     @field_validator("models_dirs", "available_models", "preload_models", mode="before")
     @classmethod

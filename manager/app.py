@@ -37,8 +37,11 @@ from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
+from manager.responses.routes import router as responses_router
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
+from manager.web.ui import mount_ui
+from shared_schemas.anthropic_errors import AnthropicErrorShape
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
@@ -116,6 +119,8 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "manager")
+    # The web UI: the page and its assets are public; the API calls it makes carry the token.
+    ui = mount_ui(app, auth_required=settings.api_token is not None)
     app.add_middleware(ForwardedPaths)
     app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
@@ -126,7 +131,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             BearerAuthMiddleware,
             token=settings.api_token.get_secret_value(),
             src="manager",
-            open_paths=("/health",),
+            open_paths=("/health", *ui.public_paths),
         )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -150,6 +155,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         src="manager",
         env_prefix="MODEL_MANAGER_",
     )
+    app.add_middleware(AnthropicErrorShape)  # the Messages routes answer errors in its shape
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
     app.include_router(library_router)
@@ -159,6 +165,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(system_router)
     app.include_router(proxy_router)
+    app.include_router(responses_router)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -145,6 +145,9 @@ class ManagerSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
 
     @field_validator("data_dir", "hf_cache_dir", "models_dir")
     @classmethod

@@ -133,8 +133,10 @@ class ImportedModel(LocalModel):
 
 class DeleteResult(BaseModel):
     id: str
+    dry_run: bool = Field(default=False, description="Nothing was removed: what would be.")
     unloaded: bool | None = Field(
-        description="Whether it was unloaded first; null when the inference server was down."
+        description="Whether it was unloaded first; null when the inference server was down "
+        "(and on a dry run)."
     )
     freed_bytes: int
     removed_revisions: list[str] = Field(default_factory=list)
@@ -148,6 +150,11 @@ class DeleteResult(BaseModel):
             "Other cached models holding one of the removed commits (a copy, a mirror, a "
             "renamed repo); a delete leaves them as they are."
         ),
+    )
+    kept_paths: list[str] = Field(
+        default_factory=list,
+        description="What the delete leaves in place: the folder or file an imported model "
+        "came from (linked or copied from there).",
     )
 
 

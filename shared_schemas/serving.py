@@ -51,6 +51,7 @@ def serve(
     host: str,
     port: int,
     log_level: str,
+    log_format: str = "auto",
     limit_concurrency: int | None = None,
     timeout_keep_alive_s: int = 30,
     header_timeout_s: float = 10.0,
@@ -62,7 +63,7 @@ def serve(
     ``header_timeout_s``: a connection that has not sent a complete request head in this long
     is closed (see ``http_protocol``).
     """
-    configure_logging(service, log_level)
+    configure_logging(service, log_level, log_format)
     uvicorn.run(
         factory,
         factory=True,

@@ -145,9 +145,11 @@ class CallPart:
 
 @dataclass
 class ScanOutput:
-    """What a piece of generated text turned into: content and call parts, in order."""
+    """What a piece of generated text turned into: content and call parts, in order, and
+    the calls completed in it (for readers that take whole calls)."""
 
     pieces: list[str | CallPart] = field(default_factory=list)
+    calls: list[ParsedCall] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -354,7 +356,9 @@ class ToolCallScanner:
         self._buffer = self._buffer[end:]
         arguments = "".join(self._arguments)
         if well and _is_json_object(arguments):
-            self.calls.append(ParsedCall(call_id, name, arguments))
+            call = ParsedCall(call_id, name, arguments)
+            self.calls.append(call)
+            out.calls.append(call)
         else:
             logger.warning("a tool call's arguments are not JSON: %.200r", arguments)
         self._mode = "tail"
@@ -394,6 +398,7 @@ class ToolCallScanner:
             index = self._started
             self._started += 1
             self.calls.append(call)
+            out.calls.append(call)
             out.add_part(CallPart(index, id=call.id, name=call.name))
             out.add_part(CallPart(index, call.arguments))
 

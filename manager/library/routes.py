@@ -67,9 +67,14 @@ async def get_local_model(model_id: ModelIdPath, library: LibraryDep) -> LocalMo
     summary="Unload, then delete from disk (the repo's snapshots and unshared blobs)",
 )
 async def delete_local_model(
-    model_id: ModelIdPath, library: LibraryDep, owned: OwnedDownloadsDep
+    model_id: ModelIdPath,
+    library: LibraryDep,
+    owned: OwnedDownloadsDep,
+    dry_run: Annotated[
+        bool, Query(description="Only report what would be removed and what stays.")
+    ] = False,
 ) -> DeleteResult:
-    return await library.delete(model_id, owned)
+    return await library.delete(model_id, owned, dry_run=dry_run)
 
 
 @router.post(

@@ -503,14 +503,29 @@ class Library:
         model = await self.get_local(outcome.model_id)
         return ImportedModel(**dict(model), skipped=list(outcome.skipped))
 
-    async def delete(self, model_id: str, owned: set[str] | None) -> DeleteResult:
-        """Unload, then remove from disk, then forget. Checks come first and touch nothing."""
+    async def delete(
+        self, model_id: str, owned: set[str] | None, *, dry_run: bool = False
+    ) -> DeleteResult:
+        """Unload, then remove from disk, then forget. Checks come first and touch nothing;
+        a dry run stops after them and says what would be removed and what stays."""
         plan = await asyncio.to_thread(plan_delete, model_id, self.cache_dir, self.models_dir)
         if owned is not None and model_id in owned:
             raise ConflictError(
                 f"a download of '{model_id}' is in progress",
                 code="download_in_progress",
                 resolution_steps=["Cancel the download first (DELETE /api/downloads/{id})."],
+            )
+        kept = await self._kept_on_delete(model_id)
+        if dry_run:
+            return DeleteResult(
+                id=model_id,
+                dry_run=True,
+                unloaded=None,
+                freed_bytes=plan.freed_bytes,
+                removed_revisions=list(plan.revisions),
+                removed_paths=plan.removed_paths,
+                kept_repos=list(plan.kept_repos),
+                kept_paths=kept,
             )
         unloaded = await self._unload_before_delete(model_id)
         await asyncio.to_thread(execute_delete, plan)
@@ -529,7 +544,15 @@ class Library:
             removed_revisions=list(plan.revisions),
             removed_paths=plan.removed_paths,
             kept_repos=list(plan.kept_repos),
+            kept_paths=kept,
         )
+
+    async def _kept_on_delete(self, model_id: str) -> list[str]:
+        """Where an imported model came from: deleting the import leaves that in place."""
+        if not is_local_id(model_id):
+            return []
+        record = (await self.snapshot()).records.get(model_id)
+        return [record.import_origin] if record and record.import_origin else []
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:
         try:

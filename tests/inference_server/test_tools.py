@@ -187,6 +187,10 @@ def test_json_call_arguments_stream_as_they_are_generated() -> None:
     whole = scanner.feed(output).text + scanner.finish().text
     assert whole == content
     assert [(c.name, c.arguments) for c in scanner.calls] == [(n, a) for _, n, a in calls]
+    # Readers of whole calls get each one in the output of the piece that completed it.
+    scanner = ToolCallScanner(fmt, [WEATHER])
+    completed = [c for ch in output for c in scanner.feed(ch).calls] + scanner.finish().calls
+    assert completed == scanner.calls and len(completed) == 2
 
 
 def test_calls_of_another_shape_are_parsed_whole() -> None:

@@ -14,6 +14,9 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
   written at once, several chunks in one write when they came while the last write was under
   way) with ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets
   a final ``data: {"error": ...}`` frame.
+- A 404 ``model_not_found`` for a model in the library, in a folder the inference server does
+  not read, is answered by the manager: 404 ``model_not_visible_to_inference``, naming the
+  folders and how to make them agree (``library/visibility.py``), not advice to download it.
 - One watcher per request listens for the client's disconnect, before the first byte (a
   non-streamed completion sends nothing until it is done) and during the stream; it cancels
   the forwarding, and the upstream connection is closed, so the inference server stops
@@ -39,6 +42,7 @@ from tenacity import (
 )
 
 from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
+from manager.library.visibility import is_model_not_found, requested_model
 from manager.metrics import ManagerMetrics
 from manager.proxy.upstream import (
     Exchange,
@@ -263,7 +267,10 @@ class Forwarding:
             await self.refuse(exc)
             return
         try:
-            await self.relay(upstream)
+            if upstream.status == 404:
+                await self.relay_not_found(upstream, body)
+            else:
+                await self.relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
 
@@ -271,6 +278,33 @@ class Forwarding:
         """Answer with the error instead of the inference server's answer."""
         logger.error("POST %s failed: %s", self.path, exc.message)
         await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+
+    async def relay_not_found(self, upstream: Exchange, body: bytes) -> None:
+        """A 404 is read whole first: when the model it did not find is in the library, in a
+        folder the inference server does not read, the manager's answer says so instead."""
+        parts = []
+        try:
+            while chunk := await upstream.next_chunk():
+                parts.append(chunk)
+        except UpstreamBroken as exc:
+            logger.warning("inference server dropped a response: %s", exc.reason)
+            await self.refuse(UpstreamError("the inference server's answer could not be read"))
+            return
+        answer = b"".join(parts)
+        library = getattr(self.scope["app"].state, "library", None)
+        model = requested_model(body) if is_model_not_found(answer) else None
+        explained = None
+        try:
+            explained = await library.not_visible(model) if library and model else None
+        except Exception:  # the server's own answer is passed on
+            logger.exception("could not tell why the inference server did not find %r", model)
+        if explained is not None:
+            await self.refuse(explained)
+            return
+        self.started = True
+        start = {"type": "http.response.start", "status": 404}
+        await self.send({**start, "headers": response_headers(upstream)})
+        await self.send({"type": "http.response.body", "body": answer, "more_body": False})
 
     async def relay(self, upstream: Exchange) -> None:
         send = self.send

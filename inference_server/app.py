@@ -27,15 +27,15 @@ from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
 from inference_server.responses.routes import router as responses_router
 from inference_server.settings import InferenceSettings
-from shared_schemas.anthropic_errors import AnthropicErrorShape
-from shared_schemas.host_origin import (
+from service_kit.anthropic_errors import AnthropicErrorShape
+from service_kit.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
     HostPolicy,
     OriginPolicy,
 )
-from shared_schemas.observability import RequestContextMiddleware
-from shared_schemas.service_errors import (
+from service_kit.observability import RequestContextMiddleware
+from service_kit.service_errors import (
     BearerAuthMiddleware,
     BodyLimitMiddleware,
     JSONContentTypeMiddleware,

@@ -1,4 +1,4 @@
-"""The manager's exception tree; ``shared_schemas.service_errors`` maps it to the envelope.
+"""The manager's exception tree; ``service_kit.service_errors`` maps it to the envelope.
 
     ManagerError (500 server_error)
      ├── BadRequestError (400 invalid_request)
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from service_kit.service_errors import ServiceError
 from shared_schemas.errors import ErrorSource
-from shared_schemas.service_errors import ServiceError
 
 
 class ManagerError(ServiceError):

@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared_schemas import storage
-from shared_schemas.host_origin import (
+from service_kit.host_origin import (
     LOCAL_ORIGIN_REGEX,
     is_loopback,
     parse_allowed_hosts,
     wildcard_needs_token,
 )
+from shared_schemas import storage
 
 __all__ = ["LOCAL_ORIGIN_REGEX", "ManagerSettings", "is_loopback"]
 

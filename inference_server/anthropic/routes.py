@@ -9,6 +9,7 @@ from inference_server.anthropic import answer
 from inference_server.chat_bridge import count_prompt_tokens
 from inference_server.deps import GenerationDep, PoolDep, SettingsDep
 from inference_server.generation.service import unless_disconnected
+from service_kit.sse import SSE_CONTENT
 from shared_schemas.anthropic import (
     CountTokensRequest,
     CountTokensResponse,
@@ -16,7 +17,6 @@ from shared_schemas.anthropic import (
     Message,
     MessagesRequest,
 )
-from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(tags=["anthropic"])
 

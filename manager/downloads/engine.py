@@ -51,6 +51,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from manager.downloads.cache import RepoCache
 from manager.downloads.plan import RemoteFile
 from manager.downloads.retry import Transient, backoff_delay
+from manager.downloads.schemas import FileStatus
 from manager.errors import HubResponseError, HubUnavailableError, InsufficientStorageError
 from manager.hub.errors import (
     is_retryable,
@@ -59,7 +60,6 @@ from manager.hub.errors import (
     status_error,
 )
 from manager.metrics import ManagerMetrics
-from shared_schemas.downloads import FileStatus
 
 logger = logging.getLogger(__name__)
 

@@ -43,6 +43,17 @@ from manager.downloads.engine import DownloadEngine, FileState
 from manager.downloads.events import EventBus
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
 from manager.downloads.progress_log import DownloadLog, LoggedEventBus
+from manager.downloads.schemas import (
+    ACTIVE_STATUSES,
+    DownloadJob,
+    DownloadRequest,
+    FileProgress,
+    FileStatus,
+    JobDeletedEvent,
+    JobEvent,
+    JobStatus,
+    SnapshotEvent,
+)
 from manager.downloads.states import Action, check_move, plan_action
 from manager.downloads.tables import DownloadFileRow, DownloadJobRow, DownloadWarningRow
 from manager.errors import (
@@ -56,17 +67,6 @@ from manager.hub.client import HubClient
 from manager.hub.ids import parse_hub_id
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
-from shared_schemas.downloads import (
-    ACTIVE_STATUSES,
-    DownloadJob,
-    DownloadRequest,
-    FileProgress,
-    FileStatus,
-    JobDeletedEvent,
-    JobEvent,
-    JobStatus,
-    SnapshotEvent,
-)
 from shared_schemas.errors import ErrorBody
 
 logger = logging.getLogger(__name__)

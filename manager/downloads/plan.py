@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from manager.downloads.retry import BackoffWait
+from manager.downloads.schemas import DownloadFormat
 from manager.errors import (
     BadRequestError,
     HubModelNotFoundError,
@@ -38,7 +39,6 @@ from manager.hub.errors import (
     model_not_found,
     revision_not_found,
 )
-from shared_schemas.downloads import DownloadFormat
 
 T = TypeVar("T")
 

@@ -11,9 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from manager.hub.deps import HubDep
-from manager.hub.search import MAX_CURSOR, SearchQuery
-from shared_schemas.errors import error_responses
-from shared_schemas.hub import (
+from manager.hub.schemas import (
     HubLibrary,
     HubModelCard,
     HubModelDetails,
@@ -23,13 +21,15 @@ from shared_schemas.hub import (
     ModelConfigInfo,
     VariantFormat,
 )
+from manager.hub.search import MAX_CURSOR, SearchQuery
+from service_kit.responses import ModelResponse
+from shared_schemas.errors import error_responses
 from shared_schemas.model_ids import (
     HUB_ID_PATTERN,
     MAX_PART,
     MODEL_ID_PATTERN,
     PART_PATTERN,
 )
-from shared_schemas.responses import ModelResponse
 
 router = APIRouter(tags=["hub"])
 

@@ -34,7 +34,7 @@ from manager.errors import BadRequestError, ConflictError, InsufficientStorageEr
 from manager.library.formats import has_tokenizer, weight_files
 from manager.library.gguf_header import InvalidGGUFError, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, is_inside, valid_name, validate_local_name
-from shared_schemas.library import ImportMode, SkippedFile, SkipReason
+from manager.library.schemas import ImportMode, SkippedFile, SkipReason
 
 STAGING_PREFIX = ".import-"
 # A model folder holds tens of files, a large sharded one hundreds. Walking stops past this many

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Body, Path, Query
 from manager.downloads.deps import OwnedModelsDep
 from manager.library.deps import LibraryDep, OptionalHubDep
 from manager.library.queries import LibraryQuery
-from shared_schemas.errors import error_responses
-from shared_schemas.library import (
+from manager.library.schemas import (
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
@@ -21,6 +20,7 @@ from shared_schemas.library import (
     LocalModelList,
     StorageStats,
 )
+from shared_schemas.errors import error_responses
 from shared_schemas.model_ids import MODEL_ID_PATTERN
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
 

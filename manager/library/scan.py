@@ -31,6 +31,7 @@ from manager.characteristics import extract_characteristics
 from manager.library.formats import model_format, model_kind, safetensors_format, weight_files
 from manager.library.gguf_header import InvalidGGUFError, gguf_characteristics, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, valid_name
+from manager.library.schemas import ModelFormat, ModelSource, WeightsKind
 from shared_schemas.characteristics import ModelCharacteristics
 from shared_schemas.hf_cache import (
     blobs_dir,
@@ -41,7 +42,6 @@ from shared_schemas.hf_cache import (
     repo_dir,
     snapshots_dir,
 )
-from shared_schemas.library import ModelFormat, ModelSource, WeightsKind
 from shared_schemas.model_ids import ModelId, is_cache_folder_name
 from shared_schemas.openai import ModelType
 

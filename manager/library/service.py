@@ -24,6 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from manager.database import session_scope
 from manager.downloads.retry import BackoffWait
+from manager.downloads.schemas import DownloadRequest
 from manager.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -32,6 +33,7 @@ from manager.errors import (
     ModelNotVisibleError,
     ServiceUnavailableError,
 )
+from manager.hub.schemas import HubModelDetails
 from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
@@ -50,16 +52,7 @@ from manager.library.paths import is_local_id, validate_model_id
 from manager.library.pool_state import PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
 from manager.library.scan import LibraryScanner, ScannedModel
-from manager.library.servable import check_download, listed_for_serving, requested_paths
-from manager.library.static_catalog import StaticCatalog
-from manager.library.storage import cleanup, find_loose_files, storage_stats
-from manager.library.visibility import is_model_not_found, not_visible_error
-from manager.settings import ManagerSettings
-from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.downloads import DownloadRequest
-from shared_schemas.errors import ErrorBody
-from shared_schemas.hub import HubModelDetails
-from shared_schemas.library import (
+from manager.library.schemas import (
     CleanupResult,
     CompatibilityReport,
     CompatibilitySummary,
@@ -70,6 +63,13 @@ from shared_schemas.library import (
     LocalModelList,
     StorageStats,
 )
+from manager.library.servable import check_download, listed_for_serving, requested_paths
+from manager.library.static_catalog import StaticCatalog
+from manager.library.storage import cleanup, find_loose_files, storage_stats
+from manager.library.visibility import is_model_not_found, not_visible_error
+from manager.settings import ManagerSettings
+from shared_schemas.characteristics import ModelCharacteristics
+from shared_schemas.errors import ErrorBody
 from shared_schemas.openai import ModelCard
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
 

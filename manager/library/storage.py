@@ -22,8 +22,7 @@ from pathlib import Path
 
 from manager.library.importer import STAGING_PREFIX
 from manager.library.scan import ScannedModel
-from shared_schemas.hf_cache import blobs_dir, is_inside, is_partial, snapshots_dir
-from shared_schemas.library import (
+from manager.library.schemas import (
     CleanupKind,
     CleanupResult,
     DiskUsage,
@@ -31,6 +30,7 @@ from shared_schemas.library import (
     ModelUsage,
     StorageStats,
 )
+from shared_schemas.hf_cache import blobs_dir, is_inside, is_partial, snapshots_dir
 from shared_schemas.model_ids import ModelId
 
 

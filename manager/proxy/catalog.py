@@ -30,11 +30,11 @@ from manager.errors import ModelNotFoundError
 from manager.library.deps import LibraryDep
 from manager.library.queries import RecordView
 from manager.library.scan import ScannedModel
+from manager.library.schemas import StaticCatalogEntry
 from manager.library.service import LibrarySnapshot, RenderCache
 from manager.library.static_catalog import StaticCatalog
 from manager.settings import ManagerSettings
 from shared_schemas.errors import error_responses
-from shared_schemas.library import StaticCatalogEntry
 from shared_schemas.openai import ModelCard, ModelList, ModelState, ModelType
 
 router = APIRouter(tags=["openai"])

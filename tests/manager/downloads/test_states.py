@@ -7,10 +7,10 @@ import email.utils
 import pytest
 
 from manager.downloads.retry import backoff_delay
+from manager.downloads.schemas import JobStatus
 from manager.downloads.states import TRANSITIONS, Action, can_move, plan_action
 from manager.errors import ConflictError
 from manager.hub.errors import parse_retry_after
-from shared_schemas.downloads import JobStatus
 
 S = JobStatus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_schemas.host_origin import (
+from service_kit.host_origin import (
     HostPolicy,
     OriginPolicy,
     parse_allowed_hosts,

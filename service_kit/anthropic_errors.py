@@ -18,8 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service_kit.observability import current_request_id
 from shared_schemas.anthropic import ErrorObject, ErrorResponse
-from shared_schemas.observability import current_request_id
 
 MESSAGES_PATH = "/v1/messages"
 

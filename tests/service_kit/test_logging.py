@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared_schemas.observability import (
+from service_kit.observability import (
     JSONFormatter,
     TextFormatter,
     configure_logging,
@@ -60,7 +60,7 @@ def test_the_format_setting_wins(setting: str, kind: type[logging.Formatter]) ->
 
 def test_auto_is_json_when_stderr_is_not_a_terminal() -> None:
     code = (
-        "import logging; from shared_schemas.observability import configure_logging;"
+        "import logging; from service_kit.observability import configure_logging;"
         "configure_logging('manager', 'INFO', 'auto');"
         "logging.getLogger('x').info('a line')"
     )

@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service_kit.service_errors import send_envelope
 from shared_schemas.errors import ErrorSource, envelope
-from shared_schemas.service_errors import send_envelope
 
 LOCAL_ORIGIN_REGEX = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 ANY_HOST = "*"

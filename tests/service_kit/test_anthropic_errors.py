@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from shared_schemas.anthropic_errors import AnthropicErrorShape, error_type, from_envelope
+from service_kit.anthropic_errors import AnthropicErrorShape, error_type, from_envelope
 from shared_schemas.errors import envelope
 
 

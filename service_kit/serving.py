@@ -9,9 +9,9 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from service_kit.http_protocol import guarded_protocol
+from service_kit.observability import configure_logging, uvicorn_log_config
 from shared_schemas.errors import ErrorSource
-from shared_schemas.http_protocol import guarded_protocol
-from shared_schemas.observability import configure_logging, uvicorn_log_config
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 

@@ -23,8 +23,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service_kit.service_errors import send_envelope
 from shared_schemas.errors import ErrorSource, envelope
-from shared_schemas.service_errors import send_envelope
 
 logger = logging.getLogger(__name__)
 

@@ -557,7 +557,9 @@ def tensor_specs(shape: ModelShape, model_type: str = "llama") -> list[TensorSpe
     return specs
 
 
-def model_config(shape: ModelShape, *, dtype: str = "float16", model_type: str = "llama") -> dict:
+def model_config(
+    shape: ModelShape, *, dtype: str = "float16", model_type: str = "llama"
+) -> dict[str, Any]:
     """The ``config.json`` of a model of this shape."""
     if model_type not in _ARCHITECTURES:
         raise ValueError(

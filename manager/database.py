@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from manager.errors import DatabaseUnavailableError
+from manager.errors import DatabaseUnavailableError, WriteConflictError
 
 logger = logging.getLogger(__name__)
 
@@ -143,11 +143,19 @@ async def ping(engine: AsyncEngine) -> None:
 async def session_scope(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """A session that commits on success, rolls back on error, and maps DB failures to 503."""
+    """A session that commits on success, rolls back on error, and maps database failures to
+    503 (a constraint that refused a write: 409 ``WriteConflictError``)."""
     async with sessions() as session:
         try:
             yield session
             await session.commit()
+        except IntegrityError as exc:
+            await session.rollback()
+            raise WriteConflictError(
+                "another request changed the same record at the same moment",
+                details={"reason": str(exc.orig)[:200]},
+                resolution_steps=["Send the request again."],
+            ) from exc
         except (OperationalError, DBAPIError) as exc:
             await session.rollback()
             raise DatabaseUnavailableError(

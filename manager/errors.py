@@ -7,6 +7,7 @@
      │    ├── HubModelNotFoundError (404 model_not_found, src hub)
      │    └── ModelNotFoundError (404 model_not_found: not local, not in the catalog)
      ├── ConflictError (409 CONFLICT)
+     │    └── WriteConflictError (409 WRITE_CONFLICT: a row another writer just added)
      ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
      ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
      ├── UpstreamError (502 BAD_GATEWAY)
@@ -43,6 +44,13 @@ class NotFoundError(ManagerError):
 class ConflictError(ManagerError):
     status = 409
     code = "CONFLICT"
+
+
+class WriteConflictError(ConflictError):
+    """A database constraint refused a write because another writer (another request, or
+    another manager on a shared database) wrote the same record first."""
+
+    code = "WRITE_CONFLICT"
 
 
 class PayloadTooLargeError(ManagerError):

@@ -96,6 +96,12 @@ class ManagerSettings(BaseSettings):
     download_progress_interval_s: float = Field(
         default=0.25, ge=0.05, description="Progress events at most this often per job."
     )
+    download_lease_s: float = Field(
+        default=15.0,
+        ge=1.0,
+        description="Managers sharing a database: a job whose manager stopped renewing its "
+        "lease this long is taken over by another.",
+    )
     download_history_max: int = Field(
         default=1000, ge=1, description="Finished jobs kept as history (oldest removed)."
     )

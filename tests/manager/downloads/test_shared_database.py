@@ -244,9 +244,7 @@ async def test_two_managers_register_the_models_of_their_shared_disk_at_once(
     ):
         for n in range(3):
             install_in_cache(tmp_path / "hf-cache", f"shared/disk-{n}", seed=n)
-        answers = await asyncio.gather(
-            *(m.client.get("/api/models/local") for m in (a, b, a, b))
-        )
+        answers = await asyncio.gather(*(m.client.get("/api/models/local") for m in (a, b, a, b)))
     for answer in answers:
         assert answer.status_code == 200, answer.text
         assert sorted(m["id"] for m in answer.json()["data"]) == [

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from inference_server.capabilities import router as capabilities_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
@@ -22,7 +23,6 @@ from inference_server.generation.worker import MLXWorker
 from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
-from inference_server.pool.resolve import hub_cache_dir
 from inference_server.pool.routes import router as pool_router
 from inference_server.settings import InferenceSettings
 from shared_schemas.host_origin import (
@@ -59,7 +59,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         worker.start()
         pool = ModelPool(
             worker,
-            cache_dir=hub_cache_dir(settings.hf_cache_dir),
+            cache_dir=settings.hf_cache_dir,
             models_dirs=settings.models_dirs,
             max_memory_bytes=settings.max_memory_bytes,
             max_models=settings.max_models,
@@ -128,6 +128,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(generation_router)
     app.include_router(pool_router)
+    app.include_router(capabilities_router)
     return app
 
 

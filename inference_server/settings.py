@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-import platformdirs
 import psutil
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared_schemas import storage
 from shared_schemas.host_origin import parse_allowed_hosts, wildcard_needs_token
 
 DEFAULT_MEMORY_SHARE = 0.6
@@ -20,8 +21,8 @@ def _default_memory_gb() -> float:
 
 
 def _default_models_dirs() -> list[Path]:
-    """The manager's default models directory (imports land there)."""
-    return [Path(platformdirs.user_data_dir("modelyard", appauthor=False)) / "models"]
+    """The manager's default models directory (imports land there): MODELYARD_HOME/models."""
+    return [storage.models_dir(os.environ)]
 
 
 def _split_csv(value: object) -> object:
@@ -55,13 +56,16 @@ class InferenceSettings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0, description="Request head deadline.")
 
     # Where models come from (never downloaded here)
-    hf_cache_dir: Path | None = Field(
-        default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
+    hf_cache_dir: Path = Field(
+        default_factory=lambda: storage.hf_hub_cache(os.environ),
+        validate_default=True,
+        description="Hugging Face hub cache; default: HF_HUB_CACHE / HF_HOME, as huggingface_hub.",
     )
     models_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=_default_models_dirs,
-        description="Folders holding imported models, served as local/<name>; default: the "
-        "manager's default models directory.",
+        validate_default=True,
+        description="Folders holding imported models, served as local/<name>; default: "
+        "MODELYARD_HOME/models, the manager's default models directory.",
     )
     available_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="If set, only these model ids are served."
@@ -100,6 +104,9 @@ class InferenceSettings(BaseSettings):
     prompt_cache_bytes: int = Field(default=512 * 2**20, ge=0)
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
 
     @field_validator("models_dirs", "available_models", "preload_models", mode="before")
     @classmethod
@@ -128,6 +135,18 @@ class InferenceSettings(BaseSettings):
             token_var="MLX_SERVER_API_KEY",
         )
         return self
+
+    @field_validator("hf_cache_dir")
+    @classmethod
+    def _absolute_cache(cls, value: Path) -> Path:
+        source = "MLX_SERVER_HF_CACHE_DIR, else HF_HUB_CACHE / HF_HOME"
+        return storage.absolute_folder(value, os.environ, source)
+
+    @field_validator("models_dirs")
+    @classmethod
+    def _absolute_models(cls, value: list[Path]) -> list[Path]:
+        source = "MLX_SERVER_MODELS_DIRS, else MODELYARD_HOME"
+        return [storage.absolute_folder(path, os.environ, source) for path in value]
 
     @field_validator("cpu_blas")
     @classmethod

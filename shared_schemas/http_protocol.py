@@ -5,9 +5,10 @@ uvicorn closes a keep-alive connection that stays idle between requests
 (``timeout_keep_alive``), but not one that has not finished sending its request head: a
 client that connects and sends nothing, or sends its headers a byte at a time, holds the
 connection (a file descriptor) for as long as it likes, and about a thousand of them use up
-the default file limit (1,024) and starve every other client. Here a timer starts when a connection opens, and again when the next
-request on it begins; if the head is not complete ``header_timeout_s`` later, the connection
-is closed. A head is at most a few kilobytes, so a short deadline harms no client.
+the default file limit (1,024) and starve every other client. Here a timer starts when a
+connection opens, and again when the next request on it begins; if the head is not complete
+``header_timeout_s`` later, the connection is closed. A head is at most a few kilobytes, so a
+short deadline harms no client.
 
 uvicorn's ``limit_concurrency`` (connections plus running requests) answers a plain-text 503
 when exceeded; this protocol answers it in the error envelope, with ``Retry-After``.

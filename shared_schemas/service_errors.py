@@ -5,7 +5,8 @@ Each process derives its own tree from ``ServiceError`` (setting ``src``) and ca
 
 - a ``ServiceError`` with its own status, code, details and headers;
 - a request validation error: 400 ``invalid_request`` with ``param`` naming the field (OpenAI
-  answers 400, so the official client raises ``BadRequestError``);
+  answers 400, so the official client raises ``BadRequestError``); 400
+  ``unsupported_parameter`` for a field the request model refuses;
 - a body that is not JSON: 400 ``invalid_json``; an unknown route or method: 404 / 405;
 - anything else: 500 ``internal_error`` with the traceback in the log, never in the response.
 
@@ -76,6 +77,11 @@ class ServiceError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
+# Validation errors answered as 400 ``unsupported_parameter``: a field the request model does
+# not know (``extra="forbid"``) or a value it refuses by name.
+UNSUPPORTED_ERROR_TYPES = frozenset({"extra_forbidden", "unsupported_parameter"})
+
+
 def _validation_param(loc: Iterable[Any]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
@@ -90,10 +96,15 @@ def validation_envelope(exc: RequestValidationError, src: ErrorSource) -> dict[s
         )
     param = _validation_param(first.get("loc", ()))
     message = str(first.get("msg", "invalid request"))
+    code = "invalid_request"
+    if first.get("type") in UNSUPPORTED_ERROR_TYPES:
+        code = "unsupported_parameter"
+        if first.get("type") == "extra_forbidden":
+            message = "this server does not support this parameter"
     if param:
         message = f"{param}: {message}"
     details = {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]}
-    return envelope(message, code="invalid_request", param=param, src=src, details=details)
+    return envelope(message, code=code, param=param, src=src, details=details)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -28,8 +28,15 @@ def settings_or_exit(service: str, read: type[SettingsT]) -> SettingsT:
         return read()
     except ValidationError as exc:
         env_prefix = read.model_config.get("env_prefix", "")
-        lines = [f"  {_variable(env_prefix, error['loc'])}{error['msg']}" for error in exc.errors()]
-        exit_with(service, "invalid settings\n" + "\n".join(lines))
+        lines = [_variable(env_prefix, e["loc"]) + _message(e["msg"]) for e in exc.errors()]
+        if len(lines) == 1:
+            exit_with(service, f"invalid settings: {lines[0]}")
+        exit_with(service, "invalid settings\n" + "\n".join(f"  {line}" for line in lines))
+
+
+def _message(text: str) -> str:
+    """pydantic's message without its ``Value error, `` prefix (the message says what)."""
+    return text.removeprefix("Value error, ")
 
 
 def _variable(env_prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -44,6 +51,7 @@ def serve(
     host: str,
     port: int,
     log_level: str,
+    log_format: str = "auto",
     limit_concurrency: int | None = None,
     timeout_keep_alive_s: int = 30,
     header_timeout_s: float = 10.0,
@@ -55,7 +63,7 @@ def serve(
     ``header_timeout_s``: a connection that has not sent a complete request head in this long
     is closed (see ``http_protocol``).
     """
-    configure_logging(service, log_level)
+    configure_logging(service, log_level, log_format)
     uvicorn.run(
         factory,
         factory=True,

@@ -2,23 +2,50 @@
 
 ``Generation`` holds a ready model (so it cannot be evicted), the submitted job, and the
 event stream; routes format that stream as SSE or collect it into one response.
+
+Starting a job: the request's schemas are checked (before any model loads), the model is
+made ready, tools are checked against its chat template (400 ``tools_not_supported`` when
+it has no tool-call format; tool results and earlier calls in the messages count too), the
+prompt is rendered and tokenized in a thread (after a cheap length bound), and the grammar
+constraint, if any, is compiled in a thread. ``tool_choice`` ``required`` or a named function
+needs a family whose call syntax the server can constrain; others are refused by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from inference_server.errors import BadRequestError, ContextLengthExceededError, ModelNotFoundError
+from inference_server.errors import (
+    BadRequestError,
+    ContextLengthExceededError,
+    ModelNotFoundError,
+    ToolsNotSupportedError,
+    UnsupportedParameterError,
+)
+from inference_server.generation import prepare
+from inference_server.generation.constraints import (
+    CONSTRAINED_FAMILIES,
+    OutputPlan,
+    check_request,
+    plan_output,
+)
 from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
 from inference_server.generation.sampling import SamplingParams
-from inference_server.generation.worker import MLXWorker
+from inference_server.generation.tools import (
+    ToolCallScanner,
+    ToolFormat,
+    template_messages,
+    tool_format,
+)
+from inference_server.generation.worker import MLXWorker, Runtime
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
@@ -26,6 +53,18 @@ from inference_server.settings import InferenceSettings
 from shared_schemas.openai import ChatCompletionRequest, CompletionRequest
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """How to read the calls out of a generation's text."""
+
+    fmt: ToolFormat
+    tools: list[dict[str, Any]] | None
+    parallel: bool
+
+    def scanner(self) -> ToolCallScanner:
+        return ToolCallScanner(self.fmt, self.tools, parallel=self.parallel)
 
 
 @dataclass
@@ -37,6 +76,7 @@ class Generation:
     worker: MLXWorker
     stack: AsyncExitStack
     metrics: InferenceMetrics
+    tools: ToolUse | None = None
     started: float = field(default_factory=time.perf_counter)
     _waiting_first: bool = True
 
@@ -106,31 +146,65 @@ class GenerationService:
         return model_id
 
     async def start_chat(self, request: ChatCompletionRequest) -> Generation:
-        messages = [{"role": _role(m.role), "content": m.text()} for m in request.messages]
+        check_request(request)
+        plan = plan_output(request)
+        messages = template_messages(request.messages)
+        tools = plan.tools.tools if plan.tools is not None else None
+        uses_tools = tools is not None or any(
+            m.tool_calls or m.role == "tool" for m in request.messages
+        )
+        chars = sum(len(m.text()) for m in request.messages)
+        chars += sum(
+            len(c.function.arguments) for m in request.messages for c in m.tool_calls or ()
+        )
+        chars += len(json.dumps(tools)) if tools else 0
 
-        def tokenize(tokenizer: Any) -> list[int]:
-            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        def encode(tokenizer: Any) -> list[int]:
+            ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)
             return list(ids)
 
         params = SamplingParams.from_request(request, logprobs=request.logprobs)
-        return await self._start(request, tokenize, params, request.token_limit(), "chatcmpl")
+        return await self._start(
+            request,
+            encode,
+            params,
+            request.token_limit(),
+            "chatcmpl",
+            plan=plan,
+            prompt_chars=chars,
+            uses_tools=uses_tools,
+        )
 
     async def start_completion(self, request: CompletionRequest) -> Generation:
+        check_request(request)
         text = request.prompt_text()
 
-        def tokenize(tokenizer: Any) -> list[int]:
+        def encode(tokenizer: Any) -> list[int]:
             return list(tokenizer.encode(text))
 
         params = SamplingParams.from_request(request)
-        return await self._start(request, tokenize, params, request.token_limit(), "cmpl")
+        return await self._start(
+            request,
+            encode,
+            params,
+            request.token_limit(),
+            "cmpl",
+            plan=plan_output(request),
+            prompt_chars=len(text),
+            uses_tools=False,
+        )
 
     async def _start(
         self,
         request: ChatCompletionRequest | CompletionRequest,
-        tokenize: Any,
+        encode: Callable[[Any], list[int]],
         params: SamplingParams,
         max_tokens: int | None,
         prefix: str,
+        *,
+        plan: OutputPlan,
+        prompt_chars: int,
+        uses_tools: bool,
     ) -> Generation:
         model_id = self.model_id(request.model)
         cap = self._settings.max_tokens_cap
@@ -140,15 +214,30 @@ class GenerationService:
                 param="max_tokens",
                 code="max_tokens_exceeded",
             )
+        await asyncio.to_thread(prepare.check_plan, plan)
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(
                 self._pool.use(model_id, keep_alive=request.keep_alive)
             )
-            prompt = tokenize(slot.runtime.tokenizer)
+            runtime: Runtime = slot.runtime
+            tool_use = _tool_use(runtime, model_id, plan, uses_tools)
+            _check_logit_bias(params, runtime)
+            prompt = await asyncio.to_thread(
+                prepare.tokenize,
+                runtime,
+                encode,
+                prompt_chars=prompt_chars,
+                context_length=slot.context_length,
+                param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
+            )
             if not prompt:
                 raise BadRequestError("the prompt is empty", param="prompt")
             limit = self._token_budget(slot, len(prompt), max_tokens)
+            constraint = None
+            if plan.schema is not None or plan.tools is not None:
+                fmt = tool_use.fmt if tool_use is not None else None
+                constraint = await asyncio.to_thread(prepare.constraint, runtime, plan, fmt)
             job = Job(
                 model_id=model_id,
                 prompt=prompt,
@@ -156,6 +245,7 @@ class GenerationService:
                 params=params,
                 stop=request.stop_list(),
                 loop=asyncio.get_running_loop(),
+                constraint=constraint,
             )
             generation = Generation(
                 id=f"{prefix}-{uuid.uuid4().hex[:24]}",
@@ -165,6 +255,7 @@ class GenerationService:
                 worker=self._worker,
                 stack=stack,
                 metrics=self._metrics,
+                tools=tool_use if plan.tools is not None else None,
             )
             self._metrics.queue_depth.inc()
             self._worker.submit(job)
@@ -197,8 +288,45 @@ class GenerationService:
         return min(wanted, room)
 
 
-def _role(role: str) -> str:
-    return "system" if role == "developer" else role
+def _tool_use(
+    runtime: Runtime, model_id: str, plan: OutputPlan, uses_tools: bool
+) -> ToolUse | None:
+    """How this model writes calls; refuses tools it has no format for (see the module doc)."""
+    if not uses_tools:
+        return None
+    fmt = tool_format(runtime.tokenizer)
+    if fmt is None:
+        raise ToolsNotSupportedError(
+            f"The model '{model_id}' has no tool-call format in its chat template, so it "
+            "cannot be given tools, tool calls or tool results",
+            param="tools",
+            resolution_steps=["Use a model whose chat template supports tools."],
+        )
+    tools = plan.tools
+    if tools is not None and tools.mode != "auto" and fmt.family not in CONSTRAINED_FAMILIES:
+        raise UnsupportedParameterError(
+            f"tool_choice '{tools.named or tools.mode}' needs constrained decoding of the "
+            f"'{fmt.family}' tool-call format, which this server does not have (it has "
+            f"{', '.join(sorted(CONSTRAINED_FAMILIES))}); use tool_choice 'auto'",
+            param="tool_choice",
+        )
+    if tools is not None and plan.schema is not None and fmt.family not in CONSTRAINED_FAMILIES:
+        raise UnsupportedParameterError(
+            f"{plan.schema_param} together with tools needs constrained decoding of the "
+            f"'{fmt.family}' tool-call format, which this server does not have",
+            param=plan.schema_param,
+        )
+    return ToolUse(fmt, tools.tools if tools else None, tools.parallel if tools else True)
+
+
+def _check_logit_bias(params: SamplingParams, runtime: Runtime) -> None:
+    vocab = runtime.vocab_size
+    for token, _bias in params.logit_bias:
+        if token >= vocab:
+            raise BadRequestError(
+                f"logit_bias names token {token}; this model's tokens are 0 to {vocab - 1}",
+                param="logit_bias",
+            )
 
 
 async def unless_disconnected(

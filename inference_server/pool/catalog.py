@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from inference_server.pool.resolve import find_model_path, hub_cache_dir, list_local_model_ids
+from inference_server.generation.features import model_capabilities
+from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
 from shared_schemas.openai import ModelCard, ModelState
 from shared_schemas.pool import SlotInfo, SlotState
@@ -17,8 +19,7 @@ _STATE: dict[SlotState, ModelState] = {
 }
 
 
-def _context_length(model_id: str, settings: InferenceSettings) -> int | None:
-    path = find_model_path(model_id, hub_cache_dir(settings.hf_cache_dir), settings.models_dirs)
+def _context_length(path: Path | None) -> int | None:
     if path is None:
         return None
     try:
@@ -31,7 +32,7 @@ def _context_length(model_id: str, settings: InferenceSettings) -> int | None:
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:
     """Loaded models first, then every loadable model on disk (runs off the event loop)."""
-    cache = hub_cache_dir(settings.hf_cache_dir)
+    cache = settings.hf_cache_dir
     ids = list_local_model_ids(cache, settings.models_dirs)
     status = {s.id: s for s in slots}
     ordered = [i for i in status if i not in ids] + ids
@@ -41,15 +42,17 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
     for model_id in ordered:
         slot = status.get(model_id)
         state: ModelState = _STATE[slot.state] if slot else "not-loaded"
+        path = find_model_path(model_id, cache, settings.models_dirs)
         cards.append(
             ModelCard(
                 id=model_id,
                 created=int(slot.loaded_at) if slot and slot.loaded_at else 0,
                 owned_by=model_id.split("/", 1)[0],
                 name=model_id.split("/", 1)[-1],
-                context_length=_context_length(model_id, settings),
+                context_length=_context_length(path),
                 state=state,
                 default=model_id == settings.default_model,
+                capabilities=model_capabilities(path) if path is not None else None,
             )
         )
     return cards

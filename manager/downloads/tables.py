@@ -1,7 +1,8 @@
 """Download jobs in the database: one row per job, one row per file of the job.
 
 Bytes are also on disk (the partial files are the truth for resuming); the rows say what was
-asked for, where each job stands, and keep finished jobs as history. The schema is changed
+asked for, where each job stands, and keep finished jobs as history. A job forced past its
+model's compatibility verdict keeps that warning in a row of its own. The schema is changed
 only by a migration (``manager/migrations/versions``); a test checks the two agree.
 """
 
@@ -59,6 +60,9 @@ class DownloadJobRow(Base):
         order_by="DownloadFileRow.path",
         lazy="selectin",
     )
+    warning_note: Mapped[DownloadWarningRow | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
 
 
 class DownloadFileRow(Base):
@@ -75,3 +79,14 @@ class DownloadFileRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
 
     job: Mapped[DownloadJobRow] = relationship(back_populates="files")
+
+
+class DownloadWarningRow(Base):
+    """The warning a job was started with (an ``ErrorBody`` as JSON)."""
+
+    __tablename__ = "download_warnings"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("download_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -212,7 +212,7 @@ async def test_manager_runs_on_postgres(app_client: AppClientFactory, postgres_u
         ready = await client.get("/ready")
         listed = await client.get("/api/downloads")
         local = await client.get("/api/models/local")
-    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"] == {"ok": True, "message": None}, ready.text
     assert listed.status_code == 200, listed.text
     assert listed.json()["downloads"] == []
     assert local.status_code == 200, local.text
@@ -226,5 +226,7 @@ async def test_unreachable_postgres_is_503_not_a_crash(app_client: AppClientFact
         listed = await client.get("/api/downloads")
     assert time.monotonic() - started < 60
     assert ready.status_code == 503
+    assert ready.json()["checks"]["database"]["ok"] is False
+    assert "cannot connect" in ready.json()["checks"]["database"]["message"]
     assert listed.status_code == 503
     assert listed.json()["error"]["code"] == "DATABASE_UNAVAILABLE"

@@ -181,10 +181,30 @@ def test_kv_cache_needs_the_shape() -> None:
     assert kv_cache_bytes(ch, None, 4096) is None
 
 
-def test_installed_mlx_lm_architectures() -> None:
-    assert architecture_supported("llama") is True
-    assert architecture_supported("mistral") is True  # served by the llama module
-    assert architecture_supported("qwen2") is True
-    assert architecture_supported("definitely_not_a_model") is False
-    assert architecture_supported("../../etc") is False
-    assert architecture_supported(None) is False
+def test_architecture_is_what_the_inference_server_reported() -> None:
+    reported = frozenset({"llama", "mistral", "qwen2"})
+    assert architecture_supported("llama", reported) is True
+    assert architecture_supported("mistral", reported) is True
+    assert architecture_supported("gemma3", reported) is False
+    assert architecture_supported("../../etc", reported) is False
+    assert architecture_supported(None, reported) is False
+    assert architecture_supported("llama", None) is None  # never answered: not decided here
+
+
+def test_architecture_not_checked_says_the_server_could_not_be_asked() -> None:
+    report = assess(facts(architecture_supported=None))
+    reason = next(r for r in report.reasons if r.code == "architecture_unknown")
+    assert reason.severity == "warning"
+    assert "inference server could not be asked" in reason.message
+    assert report.compatible and report.label == "runs"  # 0.9 of a roomy fit
+
+
+def test_architecture_from_an_earlier_answer_is_said() -> None:
+    stale = assess(facts(architecture_supported=True, model_types_stale=True))
+    assert "architecture_last_known" in codes(stale)
+    assert stale.compatible
+    refused = assess(facts(architecture_supported=False, model_types_stale=True))
+    assert {"unsupported_architecture", "architecture_last_known"} <= codes(refused)
+    assert refused.label == "not-loadable"
+    fresh = assess(facts(architecture_supported=True))
+    assert "architecture_last_known" not in codes(fresh)

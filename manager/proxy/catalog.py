@@ -7,7 +7,8 @@ served elsewhere (``MODEL_MANAGER_CATALOG_FILE``). A configured entry with the i
 above overrides its name, description, context length, type and owner.
 
 Each entry has the OpenAI fields (``id``, ``object``, ``created``, ``owned_by``) and what a
-frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``state`` (``unknown``
+frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``hosts`` (with several
+inference servers: the state on each), ``state`` (``unknown``
 when the inference server cannot be asked; ``not_visible_to_inference`` for a model on the
 manager's disk in a folder the inference server does not read), ``default``
 (``MODEL_MANAGER_DEFAULT_*_MODEL``) and ``characteristics``.
@@ -61,7 +62,12 @@ def _overlay(card: ModelCard, entry: StaticCatalogEntry) -> ModelCard:
     return card.model_copy(update=update) if update else card
 
 
-def _local_card(model: ScannedModel, record: RecordView | None, state: ModelState) -> ModelCard:
+def _local_card(
+    model: ScannedModel,
+    record: RecordView | None,
+    state: ModelState,
+    hosts: dict[str, ModelState] | None = None,
+) -> ModelCard:
     ch = model.characteristics
     description = " · ".join(ch.badges) or None
     if model.format == "gguf":
@@ -76,6 +82,7 @@ def _local_card(model: ScannedModel, record: RecordView | None, state: ModelStat
         type=model.kind,
         state=state,
         characteristics=model.characteristics_dict,
+        hosts=hosts,
     )
 
 
@@ -103,8 +110,9 @@ def build_catalog(
     for model in snap.models:
         record = snap.records.get(model.id)
         state = _state(model, snap, hidden)
-        build = functools.partial(_local_card, model, record, state)
-        cards[model.id] = cache.get(model.id, (model, record, state), build)
+        hosts = snap.pool.states_by_host(model.id)
+        build = functools.partial(_local_card, model, record, state, hosts)
+        cards[model.id] = cache.get(model.id, (model, record, state, hosts), build)
     cache.retain(set(cards))
     for slot in snap.pool.slots.values():
         if slot.id not in cards:
@@ -114,6 +122,7 @@ def build_catalog(
                 owned_by=_owner(slot.id),
                 name=readable_name(slot.id),
                 state=snap.pool.state_of(slot.id),
+                hosts=snap.pool.states_by_host(slot.id),
             )
     for entry in configured:
         known = cards.get(entry.id)

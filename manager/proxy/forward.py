@@ -14,6 +14,10 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
   written at once, several chunks in one write when they came while the last write was under
   way) with ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets
   a final ``data: {"error": ...}`` frame.
+- With several inference servers (``manager/fleet``) the body's ``model`` field is read to
+  route the request (``fleet/routing.py``); a server that refuses the connection is marked
+  down and the next choice is tried at once; when none can serve, 503 with ``Retry-After``.
+  With one server nothing is parsed.
 - One watcher per request listens for the client's disconnect, before the first byte (a
   non-streamed completion sends nothing until it is done) and during the stream; it cancels
   the forwarding, and the upstream connection is closed, so the inference server stops
@@ -39,6 +43,8 @@ from tenacity import (
 )
 
 from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
+from manager.fleet.fleet import Fleet, no_route_error
+from manager.fleet.routing import NoRoute
 from manager.metrics import ManagerMetrics
 from manager.proxy.upstream import (
     Exchange,
@@ -169,6 +175,16 @@ def _unreachable(
     )
 
 
+def model_of(body: bytes) -> str | None:
+    """The ``model`` field of a request body (only read to route among several servers)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) else None
+
+
 def _error_frame(message: str) -> bytes:
     body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
     return b"data: " + json.dumps(body).encode() + b"\n\n"
@@ -192,6 +208,7 @@ class _Forwarding:
     def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         state = scope["app"].state
         self.pool: UpstreamPool = state.upstream
+        self.fleet: Fleet | None = state.fleet
         self.settings: ManagerSettings = state.settings
         self.metrics: ManagerMetrics = state.metrics
         self.scope = scope
@@ -237,6 +254,9 @@ class _Forwarding:
         if query:
             target += b"?" + query
         headers = request_headers(self.scope)
+        if self.fleet is not None:
+            await self._forward_routed(self.fleet, target, headers, body)
+            return
         try:
             upstream = await open_upstream(
                 self.pool, target, headers, body, self.settings, self.metrics
@@ -249,6 +269,47 @@ class _Forwarding:
             await self._relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
+
+    async def _forward_routed(
+        self, fleet: Fleet, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        """Several inference servers: send the request where the routing policy says; a server
+        that cannot be connected to is marked down and the next choice is tried."""
+        model = model_of(body)
+        tried: tuple[str, ...] = ()
+        while True:
+            choice = fleet.route(model, exclude=tried)
+            if isinstance(choice, NoRoute):
+                self.metrics.proxy_upstream_errors.labels("unreachable").inc()
+                error = no_route_error(choice, model)
+                logger.error("POST %s for %s: %s", self.path, model, error.message)
+                await send_envelope(self.send, error.status, error.body(), error.headers)
+                return
+            host = fleet.by_url[choice.url]
+            host.in_flight += 1
+            try:
+                try:
+                    upstream = await host.upstream.request(b"POST", target, headers, body)
+                except RETRYABLE as exc:
+                    fleet.mark_failed(host, exc.reason)
+                    self.metrics.proxy_retries.inc()
+                    tried = (*tried, host.url)
+                    continue
+                except UpstreamBroken as exc:
+                    self.metrics.proxy_upstream_errors.labels("invalid").inc()
+                    broken = UpstreamError(
+                        "the inference server's answer could not be read",
+                        details={"inference_url": host.url, "reason": exc.reason},
+                    )
+                    await send_envelope(self.send, broken.status, broken.body(), broken.headers)
+                    return
+                try:
+                    await self._relay(upstream)
+                finally:
+                    upstream.close()
+                return
+            finally:
+                host.in_flight -= 1
 
     async def _relay(self, upstream: Exchange) -> None:
         send = self.send

@@ -4,8 +4,9 @@
 server it keeps
 
 - an admin client (pool, load, unload, capabilities) and the proxy's connection pool;
-- what it last answered: its pool, the models it sees on its disk (its ``/v1/models``), its
-  capabilities (fetched when it is first reached and whenever it comes back);
+- what it last answered: its pool, the models it sees on its disk (its ``/v1/models``, read
+  every ``LIST_MODELS_EVERY`` checks), its capabilities (fetched when it is first reached and
+  whenever it comes back);
 - whether it is up: down after ``MODEL_MANAGER_INFERENCE_DOWN_AFTER`` failed checks in a row,
   or at once when the proxy cannot connect to it; up again when it answers a check;
 - the requests the proxy is forwarding to it now.
@@ -45,6 +46,10 @@ from shared_schemas.service_errors import ServiceError
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
+# The models on a server's disk are listed every this many checks (a listing reads every
+# model's config; with storage shared by all servers it rarely differs between them), and
+# whenever a server comes back.
+LIST_MODELS_EVERY = 10
 SizesFn = Callable[[], Awaitable[Mapping[str, int]]]
 
 
@@ -76,6 +81,7 @@ class InferenceHost:
         self.capabilities: InferenceCapabilities | None = None
         self.checked_at: float | None = None
         self.in_flight = 0
+        self.checks = 0
         self._view = HostView(url=config.url, up=True)
 
     def view(self) -> HostView:
@@ -177,10 +183,12 @@ class Fleet:
     async def refresh_host(self, host: InferenceHost) -> None:
         """Ask one server for its pool and the models on its disk."""
         client = host.admin.client
+        list_models = not host.up or host.models is None or host.checks % LIST_MODELS_EVERY == 0
+        host.checks += 1
         try:
             pool_answer, models_answer = await asyncio.gather(
                 client.get("/admin/pool", timeout=CHECK_TIMEOUT_S),
-                client.get("/v1/models", timeout=CHECK_TIMEOUT_S * 2),
+                client.get("/v1/models", timeout=CHECK_TIMEOUT_S * 2) if list_models else _none(),
                 return_exceptions=True,
             )
             if isinstance(pool_answer, BaseException):
@@ -191,7 +199,7 @@ class Fleet:
             self._failed(host, f"{type(exc).__name__}: {exc}"[:300])
             return
         models: frozenset[str] | None = None
-        if not isinstance(models_answer, BaseException) and models_answer.status_code == 200:
+        if isinstance(models_answer, httpx.Response) and models_answer.status_code == 200:
             with contextlib.suppress(ValidationError):
                 listed = ModelList.model_validate_json(models_answer.content)
                 models = frozenset(card.id for card in listed.data)
@@ -316,6 +324,10 @@ class Fleet:
             host_slots={h.url: host_slots.get(h.url) for h in self.hosts},
             largest_budget=max((p.max_memory_bytes for p in _pools(answering)), default=None),
         )
+
+
+async def _none() -> None:
+    return None
 
 
 def _pools(hosts: list[InferenceHost]) -> list[PoolStatus]:

@@ -94,7 +94,11 @@ def table_metadata() -> MetaData:
     """Every manager table, registered on ``Base`` by importing the modules that declare them."""
     import importlib
 
-    for module in ("manager.downloads.tables", "manager.library.tables"):
+    for module in (
+        "manager.downloads.tables",
+        "manager.library.tables",
+        "manager.responses.tables",
+    ):
         importlib.import_module(module)
     return Base.metadata
 

@@ -175,7 +175,8 @@ async def send_envelope(
 
 
 class BearerAuthMiddleware:
-    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``.
+    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``, or
+    ``x-api-key: <token>`` (the header Anthropic's clients send).
 
     The scheme matches in any case (``bearer`` too, RFC 7235); the token comparison is
     constant-time; the token is never logged. CORS preflights (``OPTIONS`` with
@@ -195,10 +196,12 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = b""
+        api_key: bytes | None = None
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 supplied = value
-                break
+            elif name == b"x-api-key":
+                api_key = value
         # The scheme is case-insensitive (RFC 7235), the credentials are compared exactly.
         scheme, _, credentials = supplied.partition(b" ")
         if scheme.lower() == b"bearer" and hmac.compare_digest(
@@ -206,13 +209,18 @@ class BearerAuthMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        message = "missing bearer token" if not supplied else "invalid bearer token"
+        if api_key is not None and hmac.compare_digest(api_key, self._token):
+            await self.app(scope, receive, send)
+            return
+        message = "missing bearer token" if not (supplied or api_key) else "invalid bearer token"
         body = envelope(
             message,
             type="authentication_error",
             code="INVALID_TOKEN",
             src=self._src,
-            resolution_steps=["Send the header 'Authorization: Bearer <token>'."],
+            resolution_steps=[
+                "Send the header 'Authorization: Bearer <token>' (or 'x-api-key: <token>')."
+            ],
         )
         await send_envelope(send, 401, body, {"WWW-Authenticate": "Bearer"})
 

@@ -217,6 +217,7 @@ class LiveJob:
     warning: dict[str, Any] | None = None
     finished_at: float | None = None
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    left: asyncio.Event = field(default_factory=asyncio.Event)  # set once out of memory
 
     @property
     def bytes_total(self) -> int:
@@ -591,12 +592,14 @@ class DownloadManager:
     async def _find_active(
         self, model_id: str, *, revision: str | None = None, commit: str | None = None
     ) -> DownloadJob | None:
-        for live in self._live.values():
+        for live in list(self._live.values()):
             if live.model_id == model_id and (
                 (revision is not None and live.revision == revision)
                 or (commit is not None and live.commit == commit)
             ):
-                return live.render()
+                if live.status.active:
+                    return live.render()
+                await live.left.wait()  # its end is being saved: the row below tells
         query = select(DownloadJobRow).where(
             DownloadJobRow.model_id == model_id,
             DownloadJobRow.status.in_([s.value for s in ACTIVE_STATUSES]),
@@ -823,6 +826,7 @@ class DownloadManager:
             # The row keeps its old state; a restart picks the job up again.
             logger.error("could not record download %s as %s: %s", live.id, status, exc.message)
         self._live.pop(live.id, None)
+        live.left.set()
         self._running.discard(live.id)
         with contextlib.suppress(ValueError):
             self._queue.remove(live.id)
@@ -967,6 +971,10 @@ class DownloadManager:
     async def resume(self, job_id: str) -> DownloadJob:
         async with self._job_locks.hold(job_id):
             live = self._live.get(job_id)
+            if live is not None and not live.status.active:
+                # It is on its way out of memory (its end is being saved): resume the row.
+                await live.left.wait()
+                live = None
             if live is not None:
                 plan_action(live.status, Action.RESUME)
                 return live.render()

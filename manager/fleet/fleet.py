@@ -84,6 +84,10 @@ class InferenceHost:
         self.checks = 0
         self._view = HostView(url=config.url, up=True)
 
+    def finished_one(self) -> None:
+        """A request forwarded to this server has ended."""
+        self.in_flight -= 1
+
     def view(self) -> HostView:
         if self._view.in_flight == self.in_flight and self._view.up == self.up:
             return self._view

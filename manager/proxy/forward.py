@@ -79,7 +79,14 @@ HOP_BY_HOP = frozenset(
 # ``expect``: the body has been read already, so there is nothing to continue. ``origin``:
 # the manager has checked it; the inference server, which checks it too, is not answering the
 # browser but the manager (a UI origin allowed here need not be listed there).
-REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id", b"expect", b"origin"}
+REQUEST_DROP = HOP_BY_HOP | {
+    b"authorization",
+    b"x-api-key",
+    b"cookie",
+    b"x-request-id",
+    b"expect",
+    b"origin",
+}
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
 # Failures before any response: nothing was generated, so the request can be sent again.
@@ -185,7 +192,11 @@ def model_of(body: bytes) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _error_frame(message: str) -> bytes:
+ErrorFrame = Callable[[str], bytes]
+
+
+def openai_error_frame(message: str) -> bytes:
+    """The last frame of an OpenAI stream the inference server dropped."""
     body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
@@ -202,10 +213,16 @@ async def read_body(receive: Receive) -> bytes | None:
             return b"".join(parts)
 
 
-class _Forwarding:
-    """One request's forwarding, cancelled by its watcher when the client goes away."""
+class Forwarding:
+    """One request's forwarding, cancelled by its watcher when the client goes away.
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    ``forward(body)`` sends the body and relays the answer; a subclass that must read or
+    change what passes (the Responses API's state) overrides it.
+    """
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, error_frame: ErrorFrame
+    ) -> None:
         state = scope["app"].state
         self.pool: UpstreamPool = state.upstream
         self.fleet: Fleet | None = state.fleet
@@ -215,6 +232,7 @@ class _Forwarding:
         self.receive = receive
         self.send = send
         self.path = path
+        self.error_frame = error_frame
         self.client_gone = False
         self.started = False
 
@@ -228,7 +246,7 @@ class _Forwarding:
         assert task is not None
         watcher = asyncio.create_task(self._watch(task))
         try:
-            await self._forward(body)
+            await self.forward(body)
         except asyncio.CancelledError:
             if not self.client_gone:
                 raise
@@ -248,31 +266,36 @@ class _Forwarding:
                 task.cancel()
                 return
 
-    async def _forward(self, body: bytes) -> None:
+    async def forward(self, body: bytes) -> None:
         target = self.path.encode()
         query = self.scope.get("query_string", b"")
         if query:
             target += b"?" + query
         headers = request_headers(self.scope)
-        if self.fleet is not None:
-            await self._forward_routed(self.fleet, target, headers, body)
-            return
         try:
-            upstream = await open_upstream(
-                self.pool, target, headers, body, self.settings, self.metrics
-            )
+            upstream = await self.open(target, headers, body)
         except ManagerError as exc:
-            logger.error("POST %s failed: %s", self.path, exc.message)
-            await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+            await self.refuse(exc)
             return
         try:
-            await self._relay(upstream)
+            await self.relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
 
-    async def _forward_routed(
+    async def open(
+        self, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Exchange:
+        """Send the request to the inference server (to the one routing picks, when there are
+        several) and return the exchange with its answer's body not yet read."""
+        if self.fleet is None:
+            return await open_upstream(
+                self.pool, target, headers, body, self.settings, self.metrics
+            )
+        return await self._open_routed(self.fleet, target, headers, body)
+
+    async def _open_routed(
         self, fleet: Fleet, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
+    ) -> Exchange:
         """Several inference servers: send the request where the routing policy says; a server
         that cannot be connected to is marked down and the next choice is tried."""
         model = model_of(body)
@@ -281,37 +304,36 @@ class _Forwarding:
             choice = fleet.route(model, exclude=tried)
             if isinstance(choice, NoRoute):
                 self.metrics.proxy_upstream_errors.labels("unreachable").inc()
-                error = no_route_error(choice, model)
-                logger.error("POST %s for %s: %s", self.path, model, error.message)
-                await send_envelope(self.send, error.status, error.body(), error.headers)
-                return
+                raise no_route_error(choice, model)
             host = fleet.by_url[choice.url]
             host.in_flight += 1
             try:
-                try:
-                    upstream = await host.upstream.request(b"POST", target, headers, body)
-                except RETRYABLE as exc:
-                    fleet.mark_failed(host, exc.reason)
-                    self.metrics.proxy_retries.inc()
-                    tried = (*tried, host.url)
-                    continue
-                except UpstreamBroken as exc:
-                    self.metrics.proxy_upstream_errors.labels("invalid").inc()
-                    broken = UpstreamError(
-                        "the inference server's answer could not be read",
-                        details={"inference_url": host.url, "reason": exc.reason},
-                    )
-                    await send_envelope(self.send, broken.status, broken.body(), broken.headers)
-                    return
-                try:
-                    await self._relay(upstream)
-                finally:
-                    upstream.close()
-                return
-            finally:
+                upstream = await host.upstream.request(b"POST", target, headers, body)
+            except RETRYABLE as exc:
                 host.in_flight -= 1
+                fleet.mark_failed(host, exc.reason)
+                self.metrics.proxy_retries.inc()
+                tried = (*tried, host.url)
+                continue
+            except UpstreamBroken as exc:
+                host.in_flight -= 1
+                self.metrics.proxy_upstream_errors.labels("invalid").inc()
+                raise UpstreamError(
+                    "the inference server's answer could not be read",
+                    details={"inference_url": host.url, "reason": exc.reason},
+                ) from exc
+            except BaseException:
+                host.in_flight -= 1
+                raise
+            upstream.also_when_done(host.finished_one)
+            return upstream
 
-    async def _relay(self, upstream: Exchange) -> None:
+    async def refuse(self, exc: ManagerError) -> None:
+        """Answer with the error instead of the inference server's answer."""
+        logger.error("POST %s failed: %s", self.path, exc.message)
+        await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+
+    async def relay(self, upstream: Exchange) -> None:
         send = self.send
         self.started = True
         await send(
@@ -329,19 +351,31 @@ class _Forwarding:
             self.metrics.proxy_upstream_errors.labels("dropped").inc()
             logger.warning("inference server dropped a response: %s", exc.reason)
             if upstream.content_type == b"text/event-stream":
-                frame = _error_frame("the inference server closed the stream before it finished")
+                frame = self.error_frame(
+                    "the inference server closed the stream before it finished"
+                )
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class Forwarder:
-    """ASGI app: forward a request to ``path`` on the inference server."""
+    """ASGI app: forward a request to ``path`` on the inference server. ``error_frame`` is
+    the last event of a stream the inference server dropped, in the API's own shape;
+    ``forwarding`` handles each request (``Forwarding``, or a subclass that reads what
+    passes)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        error_frame: ErrorFrame = openai_error_frame,
+        forwarding: type[Forwarding] = Forwarding,
+    ) -> None:
         self.path = path
+        self.error_frame = error_frame
+        self.forwarding = forwarding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        forwarding = _Forwarding(scope, receive, send, self.path)
+        forwarding = self.forwarding(scope, receive, send, self.path, self.error_frame)
         await forwarding.run()
         if forwarding.client_gone and not forwarding.started:
             # Nobody reads this; it records the outcome in the request metrics.

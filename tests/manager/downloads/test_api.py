@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from huggingface_hub import scan_cache_dir, snapshot_download
 
 from manager.downloads.cache import RepoCache
@@ -104,6 +105,36 @@ async def test_same_model_twice_is_one_job_and_complete_is_200(
         listed = (await m.client.get("/api/downloads")).json()
         assert listed["total"] == 1
     assert hub.stats.file("dl/dedupe", "model.safetensors").get == gets
+
+
+async def test_a_request_right_after_completion_is_200(
+    hub: FakeHub, run_manager: ManagerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction: a job showed ``completed`` while its end was still being saved; a
+    ``POST /api/downloads`` of the same model in that moment answered 202 with the finished
+    job (as if it were still running) instead of 200 (seen as a flaky test on a busy
+    machine). The save is slowed down here so the moment is wide."""
+    add_model(hub, "dl/quick-again")
+    async with run_manager() as m:
+        real_save = m.downloads._save
+        gate = asyncio.Event()
+
+        async def slow_save(live: Any, **kwargs: Any) -> None:
+            if live.status == "completed":
+                await gate.wait()
+            await real_save(live, **kwargs)
+
+        monkeypatch.setattr(m.downloads, "_save", slow_save)
+        job = await m.start("dl/quick-again")
+        await m.wait(job["id"], "completed")
+        again = asyncio.create_task(
+            m.client.post("/api/downloads", json={"model_id": "dl/quick-again"})
+        )
+        await asyncio.sleep(0.2)
+        gate.set()
+        response = await again
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == job["id"]
 
 
 async def test_already_in_cache_from_another_tool_is_200_with_nothing_transferred(
@@ -321,6 +352,38 @@ async def test_corrupt_bytes_fail_the_job_clearly_with_nothing_usable(
         hub.reset_faults()
         await m.client.post(f"/api/downloads/{job['id']}/resume")
         assert (await m.wait(job["id"], "completed", "failed"))["status"] == "completed"
+
+
+async def test_resume_right_after_a_failure_resumes(
+    hub: FakeHub, run_manager: ManagerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction: a job that failed showed ``failed`` while its end was still being saved;
+    ``POST /resume`` sent in that moment answered 200 with the job still ``failed`` and
+    resumed nothing (seen as a flaky corrupt-bytes test on a busy machine). The save is
+    slowed down here so the moment is wide."""
+    add_model(hub, "dl/quick-resume", size=200_000, seed=12)
+    hub.set_fault(path_glob="dl/quick-resume/model.safetensors", corrupt=True)
+    async with run_manager() as m:
+        real_save = m.downloads._save
+        gate = asyncio.Event()
+
+        async def slow_save(live: Any, **kwargs: Any) -> None:
+            if live.status == "failed":
+                await gate.wait()
+            await real_save(live, **kwargs)
+
+        monkeypatch.setattr(m.downloads, "_save", slow_save)
+        job = await m.start("dl/quick-resume")
+        await m.wait(job["id"], "failed")
+        hub.reset_faults()
+        resume = asyncio.create_task(m.client.post(f"/api/downloads/{job['id']}/resume"))
+        await asyncio.sleep(0.2)
+        gate.set()
+        response = await resume
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] in ("queued", "downloading", "verifying", "completed")
+        done = await m.wait(job["id"], "completed", "failed")
+        assert done["status"] == "completed"
 
 
 async def test_gated_model_fails_at_once_with_steps(

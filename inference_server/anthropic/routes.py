@@ -1,0 +1,70 @@
+"""Anthropic Messages routes: thin; the translation is in ``translate.py``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from inference_server.anthropic import answer
+from inference_server.chat_bridge import count_prompt_tokens
+from inference_server.deps import GenerationDep, PoolDep, SettingsDep
+from inference_server.generation.service import unless_disconnected
+from shared_schemas.anthropic import (
+    CountTokensRequest,
+    CountTokensResponse,
+    ErrorResponse,
+    Message,
+    MessagesRequest,
+)
+from shared_schemas.sse import SSE_CONTENT
+
+router = APIRouter(tags=["anthropic"])
+
+CLIENT_CLOSED_REQUEST = 499
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorResponse, "description": "Error in Anthropic's shape"}
+    for status in (400, 401, 404, 413, 415, 429, 500, 503)
+}
+
+
+@router.post(
+    "/v1/messages",
+    response_model=Message,
+    responses={**_ERRORS, 200: {"content": SSE_CONTENT}},
+    summary="Anthropic Messages (stream or not)",
+    description=(
+        "Anthropic-compatible: system, text blocks, tools with tool_use / tool_result blocks, "
+        "tool_choice, max_tokens, temperature, top_p, top_k, stop_sequences (the answer names "
+        "the one that matched), stream (Anthropic's event sequence). Image blocks and extended "
+        "thinking are refused. Errors come in Anthropic's shape. The key may be sent as "
+        "x-api-key."
+    ),
+)
+async def create_message(
+    body: MessagesRequest, request: Request, service: GenerationDep, settings: SettingsDep
+) -> Message | Response:
+    generation = await answer.start(service, body)
+    if body.stream:
+        events = answer.events(generation, body, settings.keepalive_interval_s)
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    try:
+        work = answer.whole(generation, body)
+        message = await unless_disconnected(request.receive, generation, work)
+    finally:
+        await generation.close()
+    return message if message is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+@router.post(
+    "/v1/messages/count_tokens",
+    response_model=CountTokensResponse,
+    responses=_ERRORS,
+    summary="Count a Messages prompt's tokens",
+    description="The prompt's tokens by the model's own chat template (the model is loaded).",
+)
+async def count_tokens(
+    body: CountTokensRequest, service: GenerationDep, pool: PoolDep
+) -> CountTokensResponse:
+    tokens = await count_prompt_tokens(service, pool, answer.prompt_request(body))
+    return CountTokensResponse(input_tokens=tokens)

@@ -10,7 +10,8 @@ Three parts, all on loopback, each printed in the one JSON line:
 - ``routing``: p50 of ``max_tokens=1`` requests through a manager with one server against a
   manager routing among two (the model on the same server for both), and straight to that
   server, the three taking turns in small blocks; the difference between the managers is what
-  routing adds (target: at most +0.5 ms).
+  routing adds (target: at most +0.5 ms); also the median difference over pairs of
+  back-to-back requests, which the machine's drift disturbs least.
 - ``downloads``: two manager processes on one PostgreSQL database (a server started in a
   temporary folder) and one cache folder; 20 models asked of both managers at once; every
   file must be fetched from the fake Hub exactly once. Also: how long a progress event of a
@@ -35,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median, percentile, stream_chat
+from bench._common import emit, median, paired_difference_ms, percentile, stream_chat
 from modelyard_dev.fake_hub import FakeHub
 from modelyard_dev.postgres import postgres_server
 from modelyard_dev.procs import Service, inference_service, manager_service, running
@@ -174,6 +175,9 @@ def serving(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 "routed_p50_ms": median(via_routed),
                 "routed_p99_ms": percentile(via_routed, 99),
                 "added_p50_ms": median(via_routed) - median(via_one),
+                "added_paired_median_ms": paired_difference_ms(
+                    one.url, routed.url, chat_body(A, 1), args.requests
+                ),
                 "requests": len(via_routed),
                 "decision_us": routing_decision_us(routed.url),
             }

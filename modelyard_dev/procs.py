@@ -40,6 +40,7 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # another source tree's service, when set (``-m`` finds it first)
     _log: object = field(default=None, repr=False)
 
     @property
@@ -59,6 +60,7 @@ class Service:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=self.cwd,
         )
         if wait:
             self.wait_healthy(timeout)

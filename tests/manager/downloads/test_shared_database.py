@@ -153,7 +153,7 @@ async def test_pause_resume_and_cancel_through_the_manager_not_running_the_job(
             assert cancelled.json()["status"] == "cancelled"
             assert job["id"] not in a.downloads.live_ids() | b.downloads.live_ids()
     blobs = tmp_path / "hf-cache" / "models--pg--steer" / "blobs"
-    assert not list(blobs.glob("*")) if blobs.exists() else True
+    assert not blobs.exists() or not list(blobs.glob("*"))  # the partial went with the cancel
     # The second run continued the first one's partial file.
     ranges = hub.stats.file("pg/steer", WEIGHTS).ranges
     assert len(ranges) == 1 and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"

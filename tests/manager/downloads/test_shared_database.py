@@ -101,7 +101,7 @@ async def test_progress_of_a_job_reaches_subscribers_of_the_other_manager(
     hub: FakeHub, run_manager: ManagerFactory, postgres_url: str
 ) -> None:
     hub.add_big_file("pg/watched", WEIGHTS, BIG, seed=5)
-    hub.set_fault(path_glob="pg/watched/*", throttle_bps=6_000_000)
+    hub.set_fault(path_glob="pg/watched/*", throttle_bps=1_500_000)
     async with run_manager(database_url=postgres_url, **LEASE) as a:
         job = await a.start("pg/watched", force=True)
         await a.wait(job["id"], "downloading")
@@ -132,7 +132,7 @@ async def test_pause_resume_and_cancel_through_the_manager_not_running_the_job(
     hub: FakeHub, run_manager: ManagerFactory, postgres_url: str, tmp_path: Path
 ) -> None:
     hub.add_big_file("pg/steer", WEIGHTS, BIG, seed=6)
-    hub.set_fault(path_glob="pg/steer/*", throttle_bps=3_000_000)
+    hub.set_fault(path_glob="pg/steer/*", throttle_bps=1_000_000)
     async with run_manager(database_url=postgres_url, **LEASE) as a:
         job = await a.start("pg/steer", force=True)
         await a.wait(job["id"], until=lambda j: j["bytes_done"] > 0)

@@ -214,6 +214,18 @@ class RepoCache:
         with contextlib.suppress(FileNotFoundError):
             self.blob(file).unlink()
 
+    def discard(self, files: Iterable[RemoteFile], keep: set[str]) -> None:
+        """Remove the partials of ``files`` and their blobs that no snapshot links to
+        (fetched, never linked), except the etags in ``keep``; then the empty folders."""
+        linked = self.referenced_blobs()
+        for file in files:
+            if file.etag in keep:
+                continue
+            self.remove_partial(file)
+            if file.etag not in linked:
+                self.remove_blob(file)
+        self.prune_empty()
+
     def prune_empty(self) -> None:
         """Remove the repository folder's empty sub-folders, and the folder if nothing is left."""
         for sub in (BLOBS, SNAPSHOTS, REFS, STAGING):

@@ -38,7 +38,7 @@ import hashlib
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from manager.downloads.cache import RepoCache
+from manager.downloads.locks import KeyedLocks
 from manager.downloads.plan import RemoteFile
 from manager.downloads.retry import Transient, backoff_delay
 from manager.downloads.schemas import FileStatus
@@ -60,6 +61,7 @@ from manager.hub.errors import (
     status_error,
 )
 from manager.metrics import ManagerMetrics
+from manager.settings import ManagerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -184,39 +186,55 @@ class DownloadEngine:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
         *,
         endpoint: str,
+        token: str | None,
+        stall_timeout_s: float,
         metrics: ManagerMetrics,
         retries: int,
         backoff_s: float,
         backoff_max_s: float,
         workers: int,
     ) -> None:
-        self._client = client
         self._endpoint = endpoint.rstrip("/")
         self._metrics = metrics
         self._retries = retries
         self._backoff = (backoff_s, backoff_max_s)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download-io")
         # Bodies are read by blocking calls in threads of their own (one per file in flight;
-        # room for as many again that were stopped and have not ended yet), with a blocking
-        # client set up like ``client``: headers, timeouts (the read timeout is the stall
-        # timeout), redirects and the environment's proxies.
+        # room for as many again that were stopped and have not ended yet), with the engine's
+        # own blocking client: bytes as sent (no compression), the read timeout is the stall
+        # timeout, redirects followed, the environment's proxies honoured.
         self._stream_pool = ThreadPoolExecutor(
             max_workers=2 * workers, thread_name_prefix="download-stream"
         )
+        headers = {"User-Agent": "modelyard/0.1", "Accept-Encoding": "identity"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self._sync_client = httpx.Client(
-            headers=client.headers,
-            timeout=client.timeout,
-            follow_redirects=client.follow_redirects,
-            trust_env=client.trust_env,
+            headers=headers,
+            timeout=httpx.Timeout(connect=10.0, read=stall_timeout_s, write=30.0, pool=None),
+            follow_redirects=True,
             limits=httpx.Limits(max_connections=2 * workers, max_keepalive_connections=workers),
         )
         self._streams: set[_Stream] = set()
-        self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
+        self._blob_locks: KeyedLocks[Path] = KeyedLocks()
         self.opener: Opener = open_for_append
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    @classmethod
+    def for_settings(cls, settings: ManagerSettings, metrics: ManagerMetrics) -> DownloadEngine:
+        """The engine of a manager: as many workers as files may be in flight."""
+        return cls(
+            endpoint=settings.hub_endpoint,
+            token=settings.hub_token(),
+            stall_timeout_s=settings.stall_timeout_s,
+            metrics=metrics,
+            retries=settings.download_retries,
+            backoff_s=settings.download_backoff_s,
+            backoff_max_s=settings.download_backoff_max_s,
+            workers=settings.max_concurrent_downloads * settings.max_files_per_download,
+        )
 
     def close(self) -> None:
         for stream in list(self._streams):
@@ -227,21 +245,6 @@ class DownloadEngine:
 
     def url(self, model_id: str, commit: str, file: RemoteFile) -> str:
         return f"{self._endpoint}/{model_id}/resolve/{commit}/{quote(file.path, safe='/')}"
-
-    @contextlib.asynccontextmanager
-    async def _blob_lock(self, path: Path) -> AsyncIterator[None]:
-        """One writer per blob in this process (two jobs may share a file)."""
-        lock, users = self._locks.get(path, (asyncio.Lock(), 0))
-        self._locks[path] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[path]
-            if users <= 1:
-                del self._locks[path]
-            else:
-                self._locks[path] = (lock, users - 1)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -260,7 +263,7 @@ class DownloadEngine:
     async def fetch(self, repo: RepoCache, commit: str, state: FileState) -> None:
         """Make ``blobs/<etag>`` exist, verified. Raises ManagerError subclasses."""
         file = state.file
-        async with self._blob_lock(repo.blob(file)):
+        async with self._blob_locks.hold(repo.blob(file)):
             if await self._io(repo.has_blob, file):
                 state.bytes_done = file.size
                 state.status = FileStatus.COMPLETED

@@ -39,6 +39,7 @@ from manager.hub.errors import (
     model_not_found,
     revision_not_found,
 )
+from manager.settings import ManagerSettings
 
 T = TypeVar("T")
 
@@ -314,6 +315,16 @@ class HubPlanner:
         self.hub = hub
         self._retries = retries
         self._wait = BackoffWait(backoff_s, backoff_max_s)
+
+    @classmethod
+    def for_settings(cls, hub: HubClient, settings: ManagerSettings) -> HubPlanner:
+        """Planning answers a request: a couple of quick retries, then the 503 envelope."""
+        return cls(
+            hub,
+            retries=min(settings.download_retries, 2),
+            backoff_s=settings.download_backoff_s,
+            backoff_max_s=min(settings.download_backoff_max_s, 2.0),
+        )
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         async for attempt in AsyncRetrying(

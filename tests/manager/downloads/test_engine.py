@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import pytest
 
 from manager.downloads.cache import RepoCache
@@ -72,22 +71,21 @@ def make_setup(hub_url: str, tmp_path: Path) -> Callable[..., Any]:
             sleeps.append(seconds)
             await asyncio.sleep(0)
 
-        timeout = httpx.Timeout(connect=5.0, read=stall_s, write=5.0, pool=None)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            engine = DownloadEngine(
-                client,
-                endpoint=hub_url,
-                metrics=metrics,
-                retries=retries,
-                backoff_s=0.01,
-                backoff_max_s=0.05,
-                workers=2,
-            )
-            engine.sleep = record_sleep
-            try:
-                yield Setup(engine, plan, RepoCache(tmp_path / "hf", repo_id), metrics, sleeps)
-            finally:
-                engine.close()
+        engine = DownloadEngine(
+            endpoint=hub_url,
+            token=None,
+            stall_timeout_s=stall_s,
+            metrics=metrics,
+            retries=retries,
+            backoff_s=0.01,
+            backoff_max_s=0.05,
+            workers=2,
+        )
+        engine.sleep = record_sleep
+        try:
+            yield Setup(engine, plan, RepoCache(tmp_path / "hf", repo_id), metrics, sleeps)
+        finally:
+            engine.close()
 
     return open_setup
 

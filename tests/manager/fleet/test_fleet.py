@@ -26,8 +26,7 @@ class Fleet:
     b: Service
 
     def pool_of(self, server: Service) -> dict[str, Any]:
-        pool: dict[str, Any] = httpx.get(f"{server.url}/admin/pool", timeout=10).json()
-        return pool
+        return fleet_pool(server)
 
     def tokens_on(self, server: Service, model: str) -> int:
         slots = {s["id"]: s for s in self.pool_of(server)["slots"]}
@@ -36,6 +35,11 @@ class Fleet:
     def manager_pool(self) -> dict[str, Any]:
         pool: dict[str, Any] = httpx.get(f"{self.manager.url}/api/inference/pool").json()
         return pool
+
+
+def fleet_pool(server: Service) -> dict[str, Any]:
+    pool: dict[str, Any] = httpx.get(f"{server.url}/admin/pool", timeout=10).json()
+    return pool
 
 
 def servers(models_dir: Path, hf_cache: Path, logs: Path) -> tuple[Service, Service]:
@@ -52,9 +56,12 @@ def servers(models_dir: Path, hf_cache: Path, logs: Path) -> tuple[Service, Serv
     return one(A_MODEL), one(B_MODEL)
 
 
-def manager_for(a: Service, b: Service, models_dir: Path, hf_cache: Path, root: Path) -> Service:
+def manager_for(
+    a: Service, b: Service, models_dir: Path, hf_cache: Path, root: Path, **extra: str
+) -> Service:
     return manager_service(
         {
+            **extra,
             "MODEL_MANAGER_INFERENCE_URLS": f"{a.url},{b.url}",
             "MODEL_MANAGER_INFERENCE_REFRESH_S": "0.2",
             "MODEL_MANAGER_DATA_DIR": str(root / "data"),
@@ -222,7 +229,9 @@ def test_ready_system_and_verdicts_speak_of_every_server(
     env = {"MLX_SERVER_MODELS_DIRS": str(models_dir), "MLX_SERVER_HF_CACHE_DIR": str(hf_cache)}
     small = inference_service({**env, "MLX_SERVER_MAX_MEMORY_GB": "0.00001"}, log_dir=tmp_path)
     roomy = inference_service(env, log_dir=tmp_path)
-    manager = manager_for(small, roomy, models_dir, hf_cache, tmp_path)
+    manager = manager_for(
+        small, roomy, models_dir, hf_cache, tmp_path, MODEL_MANAGER_PLACEMENT=f"{SPARE}={roomy.url}"
+    )
     started: list[Service] = []
     try:
         for service in (small, roomy, manager):
@@ -272,6 +281,12 @@ def test_ready_system_and_verdicts_speak_of_every_server(
         assert verdict["compatible"] is False and verdict["label"] == "too-big"
         where = next(r for r in verdict["reasons"] if r["code"] == "inference_hosts")
         assert where["severity"] == "blocker" and small.url in where["message"]
+        # A model placed on the server that is down waits for it: 503 naming it, not elsewhere.
+        pinned = chat(url, SPARE)
+        assert pinned.status_code == 503, pinned.text
+        assert int(pinned.headers["retry-after"]) > 0
+        assert roomy.url in pinned.json()["error"]["message"]
+        assert SPARE not in {s["id"] for s in fleet_pool(small)["slots"]}
 
         # None left: not ready, every server named.
         small.kill()

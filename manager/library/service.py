@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +41,7 @@ from manager.hub.schemas import HubModelDetails
 from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
+from manager.library.catalog import build_catalog, default_ids
 from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,
@@ -68,6 +68,7 @@ from manager.library.schemas import (
     StorageStats,
 )
 from manager.library.servable import check_download, listed_for_serving, requested_paths
+from manager.library.snapshot import LibrarySnapshot, RenderCache
 from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
 from manager.library.visibility import is_model_not_found, not_visible_error
@@ -81,37 +82,6 @@ logger = logging.getLogger(__name__)
 
 _SUMMARY_CACHE_MAX = 4096
 T = TypeVar("T")
-
-
-class RenderCache(Generic[T]):
-    """Rendered wire objects by model id, rebuilt only when one of their inputs changed
-    (inputs compared by identity first: an unchanged model is the same scanned object)."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[tuple[Any, ...], T]] = {}
-
-    def get(self, key: str, inputs: tuple[Any, ...], build: Callable[[], T]) -> T:
-        hit = self._items.get(key)
-        if hit is not None and all(a is b or a == b for a, b in zip(hit[0], inputs, strict=True)):
-            return hit[1]
-        value = build()
-        self._items[key] = (inputs, value)
-        return value
-
-    def retain(self, keys: set[str]) -> None:
-        """Forget models that are gone."""
-        if len(self._items) > len(keys):
-            for key in set(self._items) - keys:
-                del self._items[key]
-
-
-@dataclass(frozen=True)
-class LibrarySnapshot:
-    """The library at one moment: the disk, the registry, the pool."""
-
-    models: list[ScannedModel]
-    records: dict[str, RecordView]
-    pool: PoolView
 
 
 class Library:
@@ -422,6 +392,20 @@ class Library:
                 details: HubModelDetails = await hub.details(model_id)
                 return details
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def catalog(self, hidden: frozenset[str]) -> list[ModelCard]:
+        """The ``/v1/models`` catalog (``catalog.py``): the servable models, their state and
+        capabilities, the configured entries. ``hidden``: the sources whose folder the
+        inference server does not read."""
+        snap, configured = await asyncio.gather(
+            self.snapshot(), asyncio.to_thread(self.static.entries)
+        )
+        servable = self.servable(snap)
+        capabilities = await self.capabilities(servable)
+        defaults = default_ids(self.settings)
+        return build_catalog(
+            servable, configured, defaults, self.rendered_cards, hidden, capabilities
+        )
 
     def servable(self, snap: LibrarySnapshot) -> LibrarySnapshot:
         """``snap`` without the models on disk the inference server cannot load."""

@@ -17,16 +17,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from inference_server.anthropic.routes import router as anthropic_router
 from inference_server.capabilities import router as capabilities_router
+from inference_server.catalog import router as catalog_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.distributed import Ranks, join
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
-from inference_server.generation.worker import MLXWorker
 from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
 from inference_server.responses.routes import router as responses_router
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from service_kit.anthropic_errors import AnthropicErrorShape
 from service_kit.host_origin import (
@@ -131,6 +132,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(anthropic_router)
     app.include_router(responses_router)
     app.include_router(pool_router)
+    app.include_router(catalog_router)
     app.include_router(capabilities_router)
     return app
 

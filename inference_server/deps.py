@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from inference_server.generation.service import GenerationService
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.resolve import validate_model_id
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from shared_schemas.model_ids import MODEL_ID_PATTERN
 

@@ -37,18 +37,18 @@ from inference_server.generation.constraints import (
     check_request,
     plan_output,
 )
-from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
-from inference_server.generation.sampling import SamplingParams
 from inference_server.generation.tools import (
     ToolCallScanner,
     ToolFormat,
     template_messages,
     tool_format,
 )
-from inference_server.generation.worker import MLXWorker, Runtime
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
+from inference_server.runtime.events import Delta, Done, Event, Failed, Job, Progress
+from inference_server.runtime.sampling import SamplingParams
+from inference_server.runtime.worker import MLXWorker, Runtime
 from inference_server.settings import InferenceSettings
 from shared_schemas.openai import ChatCompletionRequest, CompletionRequest
 

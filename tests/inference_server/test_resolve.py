@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_server.pool.catalog import list_models
+from inference_server.catalog import list_models
 from inference_server.pool.resolve import ResolvedModel
 from inference_server.settings import InferenceSettings
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_server.distributed import Ranks, RanksLostError
-from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
-from inference_server.generation.sampling import make_processors, make_sampler
-from inference_server.generation.stops import StopScanner
 from inference_server.metrics import InferenceMetrics
+from inference_server.runtime.events import Delta, Done, Event, Failed, Job, Progress
+from inference_server.runtime.sampling import make_processors, make_sampler
+from inference_server.runtime.stops import StopScanner
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference_server.generation.sampling import SamplingParams
+from inference_server.runtime.sampling import SamplingParams
 
 
 @dataclass(slots=True)

@@ -1,15 +1,23 @@
-"""The models this server can serve, with their pool state."""
+"""The models this server can serve, with their pool state: ``/v1/models`` and
+``/v1/models/{id}`` (the pool says what is loaded, generation what each model can be asked
+for)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+from fastapi import APIRouter
+
+from inference_server.deps import ModelIdPath, PoolDep, SettingsDep
+from inference_server.errors import ModelNotFoundError
 from inference_server.generation.features import model_capabilities
 from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
+from shared_schemas.errors import error_responses
 from shared_schemas.model_config import context_length
-from shared_schemas.openai import ModelCard, ModelState
+from shared_schemas.openai import ModelCard, ModelList, ModelState
 from shared_schemas.pool import SlotInfo, SlotState
 
 _STATE: dict[SlotState, ModelState] = {
@@ -56,3 +64,24 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
             )
         )
     return cards
+
+
+router = APIRouter()
+
+
+@router.get("/v1/models", response_model=ModelList, tags=["openai"], responses=error_responses(401))
+async def models(pool: PoolDep, settings: SettingsDep) -> ModelList:
+    return ModelList(data=await asyncio.to_thread(list_models, pool.status().slots, settings))
+
+
+@router.get(
+    "/v1/models/{model_id:path}",
+    response_model=ModelCard,
+    tags=["openai"],
+    responses=error_responses(400, 401, 404),
+)
+async def model(model_id: ModelIdPath, pool: PoolDep, settings: SettingsDep) -> ModelCard:
+    for card in await asyncio.to_thread(list_models, pool.status().slots, settings):
+        if card.id == model_id:
+            return card
+    raise ModelNotFoundError(f"The model '{model_id}' does not exist", param="model")

@@ -76,20 +76,31 @@ def is_commit_name(name: str) -> bool:
     return bool(_COMMIT_NAME.fullmatch(name)) and ".." not in name
 
 
+def ref_target(ref: str) -> str | None:
+    """The snapshot a ref's text names, or None when it cannot name one. Pure."""
+    commit = ref.strip()
+    return commit if is_commit_name(commit) else None
+
+
+def newest_snapshot(snapshots: Iterable[tuple[str, float]]) -> str | None:
+    """The newest snapshot of ``(name, modification time)`` pairs (ties: the greatest name),
+    or None when there is none. Pure."""
+    return max(snapshots, key=lambda item: (item[1], item[0]), default=(None, 0.0))[0]
+
+
 def choose_snapshot(ref: str | None, snapshots: Iterable[tuple[str, float]]) -> str | None:
-    """The current snapshot's name. Pure.
+    """The current snapshot's name: the rule :func:`current_snapshot` applies to the disk.
+    Pure.
 
     ``ref`` is what ``refs/main`` holds (None when there is no such file); ``snapshots`` are
     the snapshot folders as ``(name, modification time)``. A ref names the snapshot, if that
-    folder exists; with no ref, the newest folder wins (ties: the greatest name).
+    folder exists; with no ref, the newest folder wins.
     """
     folders = dict(snapshots)
     if ref is not None:
-        commit = ref.strip()
-        return commit if is_commit_name(commit) and commit in folders else None
-    if not folders:
-        return None
-    return max(folders, key=lambda name: (folders[name], name))
+        target = ref_target(ref)
+        return target if target in folders else None
+    return newest_snapshot(folders.items())
 
 
 def read_ref(repo: Path, revision: str = MAIN) -> str | None:
@@ -117,12 +128,20 @@ def list_snapshots(repo: Path) -> list[tuple[str, float]]:
 
 
 def current_snapshot(repo: Path) -> Path | None:
-    """The folder of the repo's current snapshot (see :func:`choose_snapshot`), or None."""
+    """The folder of the repo's current snapshot (the rule of :func:`choose_snapshot`), or
+    None. With a ref, only the folder it names is looked at."""
     try:
-        name = choose_snapshot(read_ref(repo), list_snapshots(repo))
+        ref = read_ref(repo)
+        if ref is None:
+            name = newest_snapshot(list_snapshots(repo))
+            return snapshot_path(repo, name) if name is not None else None
+        target = ref_target(ref)
+        if target is None:
+            return None
+        path = snapshot_path(repo, target)
+        return path if path.is_dir() else None
     except OSError:  # e.g. a name longer than the file system allows: not on disk
         return None
-    return snapshot_path(repo, name) if name is not None else None
 
 
 def is_inside(path: Path | str, root: Path | str) -> bool:

@@ -83,6 +83,11 @@ class InferenceSettings(BaseSettings):
     keepalive_interval_s: float = Field(default=5.0, gt=0)
     prompt_cache_bytes: int = Field(default=512 * 2**20, ge=0)
 
+    # Embeddings and images
+    embedding_batch_size: int = Field(
+        default=32, ge=1, description="Most inputs of an embeddings request encoded together."
+    )
+
     log_level: str = "INFO"
 
     @field_validator("models_dirs", "available_models", "preload_models", mode="before")

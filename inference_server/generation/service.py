@@ -20,6 +20,7 @@ from inference_server.generation.events import Delta, Done, Event, Failed, Job, 
 from inference_server.generation.sampling import SamplingParams
 from inference_server.generation.worker import MLXWorker
 from inference_server.metrics import InferenceMetrics
+from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
 from inference_server.settings import InferenceSettings
@@ -139,6 +140,13 @@ class GenerationService:
                 f"max_tokens {max_tokens} is above this server's cap of {cap}",
                 param="max_tokens",
                 code="max_tokens_exceeded",
+            )
+        if await self._pool.kind_of(model_id) == ModelKind.EMBEDDING:
+            raise BadRequestError(
+                f"'{model_id}' is an embedding model; it does not generate text",
+                code="not_a_chat_model",
+                param="model",
+                resolution_steps=["Use it with POST /v1/embeddings."],
             )
         stack = AsyncExitStack()
         try:

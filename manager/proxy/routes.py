@@ -25,7 +25,8 @@ DESCRIPTION = (
 
 CHAT = Forwarder("/v1/chat/completions")
 COMPLETIONS = Forwarder("/v1/completions")
-FORWARDED = {CHAT.path: CHAT, COMPLETIONS.path: COMPLETIONS}
+EMBEDDINGS = Forwarder("/v1/embeddings")
+FORWARDED = {CHAT.path: CHAT, COMPLETIONS.path: COMPLETIONS, EMBEDDINGS.path: EMBEDDINGS}
 
 
 class Forwarded(Response):
@@ -47,6 +48,11 @@ async def chat_completions() -> Response:
 @router.post("/v1/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
 async def completions() -> Response:
     return Forwarded(COMPLETIONS)
+
+
+@router.post("/v1/embeddings", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def embeddings() -> Response:
+    return Forwarded(EMBEDDINGS)
 
 
 class ForwardedPaths:

@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,24 @@ from modelyard_dev.tiny_model import (
 )
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-BERT_HIDDEN = 64
-BERT_LAYERS = 2
-BERT_HEADS = 4
 BERT_VOCAB = 600
 BERT_MAX_POSITIONS = 128
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The dimensions of a BERT encoder."""
+
+    name: str
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+
+
+TINY_ENCODER = EncoderShape("tiny", 64, 2, 4, 128)
+MINILM_ENCODER = EncoderShape("minilm", 384, 6, 12, 1536)  # all-MiniLM-L6-v2's shape
+ENCODER_SHAPES = {shape.name: shape for shape in (TINY_ENCODER, MINILM_ENCODER)}
 
 DECODER_HIDDEN = 64
 DECODER_LAYERS = 2
@@ -132,14 +146,14 @@ def train_wordpiece(vocab_size: int = BERT_VOCAB) -> Tokenizer:
     return tokenizer
 
 
-def bert_config(vocab_size: int) -> dict[str, Any]:
+def bert_config(vocab_size: int, shape: EncoderShape = TINY_ENCODER) -> dict[str, Any]:
     return {
         "architectures": ["BertModel"],
         "model_type": "bert",
-        "hidden_size": BERT_HIDDEN,
-        "intermediate_size": BERT_HIDDEN * 2,
-        "num_attention_heads": BERT_HEADS,
-        "num_hidden_layers": BERT_LAYERS,
+        "hidden_size": shape.hidden_size,
+        "intermediate_size": shape.intermediate_size,
+        "num_attention_heads": shape.num_attention_heads,
+        "num_hidden_layers": shape.num_hidden_layers,
         "max_position_embeddings": BERT_MAX_POSITIONS,
         "type_vocab_size": 2,
         "vocab_size": vocab_size,
@@ -152,10 +166,12 @@ def bert_config(vocab_size: int) -> dict[str, Any]:
     }
 
 
-def bert_weights(vocab_size: int, seed: int) -> dict[str, npt.NDArray[Any]]:
+def bert_weights(
+    vocab_size: int, seed: int, shape: EncoderShape = TINY_ENCODER
+) -> dict[str, npt.NDArray[Any]]:
     """Random weights named as in a Hugging Face ``BertModel`` checkpoint."""
     rng = np.random.default_rng(seed)
-    h, inter = BERT_HIDDEN, BERT_HIDDEN * 2
+    h, inter = shape.hidden_size, shape.intermediate_size
     w: dict[str, npt.NDArray[Any]] = {
         "embeddings.word_embeddings.weight": _normal(rng, (vocab_size, h), 0.5),
         "embeddings.position_embeddings.weight": _normal(rng, (BERT_MAX_POSITIONS, h), 0.1),
@@ -172,7 +188,7 @@ def bert_weights(vocab_size: int, seed: int) -> dict[str, npt.NDArray[Any]]:
         w[f"{name}.weight"] = np.ones(h, np.float32)
         w[f"{name}.bias"] = np.zeros(h, np.float32)
 
-    for i in range(BERT_LAYERS):
+    for i in range(shape.num_hidden_layers):
         layer = f"encoder.layer.{i}"
         for part in ("query", "key", "value"):
             linear(f"{layer}.attention.self.{part}", h, h)
@@ -219,18 +235,24 @@ A tiny random-weight BERT sentence encoder made for tests.
 """
 
 
-def bert_embedding_files(seed: int = 0, *, matryoshka: bool = True) -> dict[str, bytes]:
-    """Every file of a tiny sentence-transformers BERT encoder, by name."""
+def bert_embedding_files(
+    seed: int = 0, *, matryoshka: bool = True, shape: EncoderShape = TINY_ENCODER
+) -> dict[str, bytes]:
+    """Every file of a small sentence-transformers BERT encoder, by name."""
     tokenizer = train_wordpiece()
     vocab = tokenizer.get_vocab_size()
+    weights = bert_weights(vocab, seed, shape)
     files = {
-        "config.json": _json_bytes(bert_config(vocab)),
-        "model.safetensors": save_safetensors(bert_weights(vocab, seed), metadata={"format": "pt"}),
+        "config.json": _json_bytes(bert_config(vocab, shape)),
+        "model.safetensors": save_safetensors(weights, metadata={"format": "pt"}),
     }
     files.update(_bert_tokenizer_files(tokenizer))
     files.update(
         sentence_transformers_files(
-            BERT_HIDDEN, pooling="mean_tokens", normalize=True, max_seq_length=BERT_MAX_POSITIONS
+            shape.hidden_size,
+            pooling="mean_tokens",
+            normalize=True,
+            max_seq_length=BERT_MAX_POSITIONS,
         )
     )
     if matryoshka:
@@ -336,6 +358,215 @@ def decoder_embedding_files(seed: int = 0) -> dict[str, bytes]:
 
 
 # --------------------------------------------------------------------------------------------
+# Vision-language model (Qwen2-VL shape)
+
+VL_SPECIALS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+VL_VOCAB = 600
+VL_HIDDEN = 64
+VL_LAYERS = 2
+VL_HEADS = 4
+VL_KV_HEADS = 2
+VISION_DIM = 32
+VISION_DEPTH = 2
+VISION_HEADS = 2
+PATCH = 14
+MERGE = 2
+TEMPORAL_PATCH = 2
+VL_MIN_PIXELS = (PATCH * MERGE) ** 2  # one merged token
+VL_MAX_PIXELS = (PATCH * MERGE * 4) ** 2  # 112 x 112: at most 16 merged tokens
+
+VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or part['type'] == 'image_url' %}"
+    "{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def train_vl_tokenizer(vocab_size: int = VL_VOCAB) -> Tokenizer:
+    """A byte-level BPE tokenizer with Qwen2-VL's chat and vision special tokens first."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(VL_SPECIALS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(english_corpus(vocab_size), trainer)
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tokenizer
+
+
+def vision_config(vocab_size: int) -> dict[str, Any]:
+    head_dim = VL_HIDDEN // VL_HEADS
+    ids = {token: VL_SPECIALS.index(token) for token in VL_SPECIALS}
+    return {
+        "architectures": ["Qwen2VLForConditionalGeneration"],
+        "model_type": "qwen2_vl",
+        "hidden_size": VL_HIDDEN,
+        "intermediate_size": VL_HIDDEN * 2,
+        "num_attention_heads": VL_HEADS,
+        "num_key_value_heads": VL_KV_HEADS,
+        "num_hidden_layers": VL_LAYERS,
+        "hidden_act": "silu",
+        "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "rope_scaling": {
+            "type": "mrope",
+            "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
+        },
+        "tie_word_embeddings": False,
+        "vocab_size": vocab_size,
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+        "torch_dtype": "float32",
+        "vision_config": {
+            "depth": VISION_DEPTH,
+            "embed_dim": VISION_DIM,
+            "hidden_size": VL_HIDDEN,
+            "num_heads": VISION_HEADS,
+            "mlp_ratio": 2,
+            "in_chans": 3,
+            "patch_size": PATCH,
+            "spatial_patch_size": PATCH,
+            "spatial_merge_size": MERGE,
+            "temporal_patch_size": TEMPORAL_PATCH,
+            "hidden_act": "quick_gelu",
+        },
+    }
+
+
+def vision_weights(vocab_size: int, seed: int, silent_ids: Sequence[int]) -> dict[str, Any]:
+    """Random weights named as in a Hugging Face Qwen2-VL checkpoint (``visual.*``,
+    ``model.*``, ``lm_head``); the output rows of ``silent_ids`` are zero."""
+    rng = np.random.default_rng(seed)
+    w: dict[str, npt.NDArray[Any]] = {}
+
+    def linear(name: str, out: int, inp: int, bias: bool = True) -> None:
+        w[f"{name}.weight"] = _normal(rng, (out, inp), 1 / math.sqrt(inp))
+        if bias:
+            w[f"{name}.bias"] = np.zeros(out, np.float32)
+
+    def norm(name: str, size: int, bias: bool = True) -> None:
+        w[f"{name}.weight"] = np.ones(size, np.float32)
+        if bias:
+            w[f"{name}.bias"] = np.zeros(size, np.float32)
+
+    e, merged = VISION_DIM, VISION_DIM * MERGE * MERGE
+    w["visual.patch_embed.proj.weight"] = _normal(rng, (e, 3, TEMPORAL_PATCH, PATCH, PATCH), 0.02)
+    for i in range(VISION_DEPTH):
+        block = f"visual.blocks.{i}"
+        norm(f"{block}.norm1", e)
+        norm(f"{block}.norm2", e)
+        linear(f"{block}.attn.qkv", 3 * e, e)
+        linear(f"{block}.attn.proj", e, e)
+        linear(f"{block}.mlp.fc1", 2 * e, e)
+        linear(f"{block}.mlp.fc2", e, 2 * e)
+    norm("visual.merger.ln_q", e)
+    linear("visual.merger.mlp.0", merged, merged)
+    linear("visual.merger.mlp.2", VL_HIDDEN, merged)
+
+    h, head_dim = VL_HIDDEN, VL_HIDDEN // VL_HEADS
+    w["model.embed_tokens.weight"] = _normal(rng, (vocab_size, h), 1.0)
+    for i in range(VL_LAYERS):
+        layer = f"model.layers.{i}"
+        linear(f"{layer}.self_attn.q_proj", VL_HEADS * head_dim, h)
+        linear(f"{layer}.self_attn.k_proj", VL_KV_HEADS * head_dim, h)
+        linear(f"{layer}.self_attn.v_proj", VL_KV_HEADS * head_dim, h)
+        linear(f"{layer}.self_attn.o_proj", h, VL_HEADS * head_dim, bias=False)
+        linear(f"{layer}.mlp.gate_proj", 2 * h, h, bias=False)
+        linear(f"{layer}.mlp.up_proj", 2 * h, h, bias=False)
+        linear(f"{layer}.mlp.down_proj", h, 2 * h, bias=False)
+        norm(f"{layer}.input_layernorm", h, bias=False)
+        norm(f"{layer}.post_attention_layernorm", h, bias=False)
+    norm("model.norm", h, bias=False)
+    head = _normal(rng, (vocab_size, h), 2.0 / math.sqrt(h))
+    head[list(silent_ids)] = 0
+    w["lm_head.weight"] = head
+    return w
+
+
+def vision_files(seed: int = 0) -> dict[str, bytes]:
+    """Every file of a tiny Qwen2-VL-shaped vision-language model, by name."""
+    tokenizer = train_vl_tokenizer()
+    vocab = tokenizer.get_vocab_size()
+    ids = {token: VL_SPECIALS.index(token) for token in VL_SPECIALS}
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "additional_special_tokens": list(VL_SPECIALS[1:]),
+        "model_max_length": 2048,
+        "clean_up_tokenization_spaces": False,
+        "chat_template": VL_CHAT_TEMPLATE,
+        "added_tokens_decoder": {
+            str(i): {
+                "content": token,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
+            }
+            for token, i in ids.items()
+        },
+    }
+    preprocessor = {
+        "image_processor_type": "Qwen2VLImageProcessor",
+        "processor_class": "Qwen2VLProcessor",
+        "do_resize": True,
+        "do_rescale": True,
+        "do_normalize": True,
+        "do_convert_rgb": True,
+        "rescale_factor": 1 / 255,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "min_pixels": VL_MIN_PIXELS,
+        "max_pixels": VL_MAX_PIXELS,
+        "patch_size": PATCH,
+        "temporal_patch_size": TEMPORAL_PATCH,
+        "merge_size": MERGE,
+    }
+    weights = vision_weights(vocab, seed, silent_ids=list(ids.values()))
+    return {
+        "config.json": _json_bytes(vision_config(vocab)),
+        "model.safetensors": save_safetensors(weights, metadata={"format": "pt"}),
+        "tokenizer.json": tokenizer.to_str(pretty=True).encode(),
+        "tokenizer_config.json": _json_bytes(tokenizer_config),
+        "special_tokens_map.json": _json_bytes(
+            {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+        ),
+        "preprocessor_config.json": _json_bytes(preprocessor),
+        "generation_config.json": _json_bytes(
+            {"eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]}
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -354,6 +585,7 @@ def write_files(dest: Path, files: dict[str, bytes]) -> Path:
 MAKERS = {
     "bert-embedding": bert_embedding_files,
     "decoder-embedding": decoder_embedding_files,
+    "vision": vision_files,
 }
 
 
@@ -365,11 +597,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("kind", choices=list(MAKERS))
     parser.add_argument("--repo-id", default=None, help="org/name in the cache")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--shape", default="tiny", choices=list(ENCODER_SHAPES), help="bert-embedding only"
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--cache-dir", type=Path, help="hub cache (default: HF_HUB_CACHE)")
     where.add_argument("--out", type=Path, help="write a plain folder here instead")
     args = parser.parse_args(argv)
-    files = MAKERS[args.kind](args.seed)
+    if args.kind == "bert-embedding":
+        files = bert_embedding_files(args.seed, shape=ENCODER_SHAPES[args.shape])
+    else:
+        files = MAKERS[args.kind](args.seed)
     if args.out is not None:
         path = write_files(args.out, files)
     else:

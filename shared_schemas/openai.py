@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from shared_schemas.content import ImageURL, ImageURLContentPart
+
 logger = logging.getLogger(__name__)
 
 MAX_STOP_SEQUENCES = 4
@@ -53,10 +55,22 @@ class TextContentPart(BaseModel):
     text: str
 
 
+def _part_type(value: Any) -> str:
+    """Which content part a value is: an image, else text (a part without a type is text)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "image_url" if kind == "image_url" else "text"
+
+
+ContentPart = Annotated[
+    Annotated[TextContentPart, Tag("text")] | Annotated[ImageURLContentPart, Tag("image_url")],
+    Discriminator(_part_type),
+]
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextContentPart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
 
     def text(self) -> str:
@@ -64,7 +78,12 @@ class ChatMessage(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextContentPart))
+
+    def images(self) -> list[ImageURL]:
+        if not isinstance(self.content, list):
+            return []
+        return [p.image_url for p in self.content if isinstance(p, ImageURLContentPart)]
 
 
 def _text_or_list(value: Any) -> str:
@@ -139,6 +158,10 @@ class ChatCompletionRequest(_SamplingFields):
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def images(self) -> list[ImageURL]:
+        """Every image of the conversation, in order."""
+        return [image for message in self.messages for image in message.images()]
 
 
 class CompletionRequest(_SamplingFields):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -24,6 +25,8 @@ from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
 from inference_server.settings import InferenceSettings
+from inference_server.vision.images import image_limits, load_images
+from inference_server.vision.runtime import chat_messages, prepare_prompt
 from shared_schemas.openai import ChatCompletionRequest, CompletionRequest
 
 _T = TypeVar("_T")
@@ -114,7 +117,29 @@ class GenerationService:
             return list(ids)
 
         params = SamplingParams.from_request(request, logprobs=request.logprobs)
-        return await self._start(request, tokenize, params, request.token_limit(), "chatcmpl")
+        vision = await self._vision_inputs(request)
+        return await self._start(
+            request, tokenize, params, request.token_limit(), "chatcmpl", vision=vision
+        )
+
+    async def _vision_inputs(
+        self, request: ChatCompletionRequest
+    ) -> tuple[list[dict[str, Any]], list[Any]] | None:
+        """For a vision-language model: the conversation and its decoded images; else None
+        (and a request with images is refused)."""
+        model_id = self.model_id(request.model)
+        refs = request.images()
+        if await self._pool.kind_of(model_id) != ModelKind.VISION:
+            if refs:
+                raise BadRequestError(
+                    f"'{model_id}' is a text-only model; it cannot read images",
+                    code="images_not_supported",
+                    param="messages",
+                    resolution_steps=["Use a vision-language model that mlx-vlm can load."],
+                )
+            return None
+        images = await load_images(refs, image_limits(self._settings))
+        return chat_messages(request), images
 
     async def start_completion(self, request: CompletionRequest) -> Generation:
         text = request.prompt_text()
@@ -132,6 +157,7 @@ class GenerationService:
         params: SamplingParams,
         max_tokens: int | None,
         prefix: str,
+        vision: tuple[list[dict[str, Any]], list[Any]] | None = None,
     ) -> Generation:
         model_id = self.model_id(request.model)
         cap = self._settings.max_tokens_cap
@@ -153,7 +179,12 @@ class GenerationService:
             slot = await stack.enter_async_context(
                 self._pool.use(model_id, keep_alive=request.keep_alive)
             )
-            prompt = tokenize(slot.runtime.tokenizer)
+            media = None
+            if vision is not None and slot.runtime.multimodal:
+                prepare = functools.partial(prepare_prompt, slot.runtime, *vision)
+                prompt, media = await self._worker.call(prepare)
+            else:
+                prompt = tokenize(slot.runtime.tokenizer)
             if not prompt:
                 raise BadRequestError("the prompt is empty", param="prompt")
             limit = self._token_budget(slot, len(prompt), max_tokens)
@@ -164,6 +195,7 @@ class GenerationService:
                 params=params,
                 stop=request.stop_list(),
                 loop=asyncio.get_running_loop(),
+                media=media,
             )
             generation = Generation(
                 id=f"{prefix}-{uuid.uuid4().hex[:24]}",

@@ -43,7 +43,7 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def image_message(url: str, text: str = "What is in this picture?", **extra: Any) -> dict[str, Any]:
+def image_message(url: str, text: str = "What is in this picture?", **extra: Any) -> Any:
     return {
         "role": "user",
         "content": [
@@ -99,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         inference.stop()
 
 
-def ask(stack: Stack, messages: list[dict[str, Any]], **kw: Any) -> Any:
+def ask(stack: Stack, messages: list[Any], **kw: Any) -> Any:
     return stack.client.chat.completions.create(
         model=VISION, messages=messages, max_tokens=kw.pop("max_tokens", 6), temperature=0, **kw
     )
@@ -150,7 +150,7 @@ def test_the_reply_is_what_mlx_vlm_computes(stack: Stack) -> None:
 
 
 def test_streamed_with_an_image(stack: Stack) -> None:
-    chunks = list(
+    chunks: list[Any] = list(
         stack.client.chat.completions.create(
             model=VISION,
             messages=[image_message(data_url(png(28, 28)))],

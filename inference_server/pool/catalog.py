@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from inference_server.pool.kinds import ModelKind, classify
 from inference_server.pool.resolve import find_model_path, hub_cache_dir, list_local_model_ids
 from inference_server.settings import InferenceSettings
-from shared_schemas.openai import ModelCard, ModelState
+from shared_schemas.openai import ModelCard, ModelState, ModelType
 from shared_schemas.pool import SlotInfo, SlotState
 
 _STATE: dict[SlotState, ModelState] = {
@@ -17,16 +18,21 @@ _STATE: dict[SlotState, ModelState] = {
 }
 
 
-def _context_length(model_id: str, settings: InferenceSettings) -> int | None:
+def _describe(model_id: str, settings: InferenceSettings) -> tuple[int | None, ModelType]:
+    """The model's context length and type (``embedding`` or ``chat``) from its folder."""
     path = find_model_path(model_id, hub_cache_dir(settings.hf_cache_dir), settings.models_dirs)
     if path is None:
-        return None
+        return None, "chat"
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return None
-    value = config.get("max_position_embeddings") if isinstance(config, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return None, "chat"
+    if not isinstance(config, dict):
+        return None, "chat"
+    kind: ModelType = "embedding" if classify(path, config) == ModelKind.EMBEDDING else "chat"
+    value = config.get("max_position_embeddings")
+    length = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return length, kind
 
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:
@@ -41,13 +47,15 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
     for model_id in ordered:
         slot = status.get(model_id)
         state: ModelState = _STATE[slot.state] if slot else "not-loaded"
+        context_length, kind = _describe(model_id, settings)
         cards.append(
             ModelCard(
                 id=model_id,
                 created=int(slot.loaded_at) if slot and slot.loaded_at else 0,
                 owned_by=model_id.split("/", 1)[0],
                 name=model_id.split("/", 1)[-1],
-                context_length=_context_length(model_id, settings),
+                context_length=context_length,
+                type=kind,
                 state=state,
                 default=model_id == settings.default_model,
             )

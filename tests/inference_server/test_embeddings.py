@@ -278,6 +278,13 @@ def test_catalog_types_embedding_models(stack: Stack) -> None:
     assert CHAT not in {card["id"] for card in only}
 
 
+def test_inference_server_lists_embedding_models_by_type(stack: Stack) -> None:
+    listing = httpx.get(f"{stack.inference.url}/v1/models", timeout=30).json()["data"]
+    types = {card["id"]: card["type"] for card in listing}
+    assert types[BERT] == types[DECODER] == "embedding"
+    assert types[CHAT] == "chat"
+
+
 def test_pool_reports_the_kind(stack: Stack) -> None:
     vectors(stack.client, BERT, "hello")
     slots = httpx.get(f"{stack.inference.url}/admin/pool", timeout=30).json()["slots"]

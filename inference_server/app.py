@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from inference_server.anthropic.routes import router as anthropic_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.embeddings.routes import router as embeddings_router
 from inference_server.embeddings.service import EmbeddingService
@@ -103,6 +104,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(generation_router)
     app.include_router(embeddings_router)
+    app.include_router(anthropic_router)
     app.include_router(pool_router)
     return app
 

@@ -163,7 +163,8 @@ async def send_envelope(
 
 
 class BearerAuthMiddleware:
-    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``.
+    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>`` (or
+    ``x-api-key: <token>``, as Anthropic's clients send it).
 
     The comparison is constant-time; the token is never logged. CORS preflights (``OPTIONS``
     with ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
@@ -174,6 +175,7 @@ class BearerAuthMiddleware:
     ) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self._prefix = b"Bearer "
         self._src: ErrorSource = src
         self._open = frozenset(open_paths)
 
@@ -182,13 +184,18 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = b""
+        api_key = b""
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 supplied = value
-                break
-        if hmac.compare_digest(supplied, self._expected):
+            elif name == b"x-api-key":  # how Anthropic's clients send the token
+                api_key = value
+        if hmac.compare_digest(supplied, self._expected) or (
+            api_key and hmac.compare_digest(self._prefix + api_key, self._expected)
+        ):
             await self.app(scope, receive, send)
             return
+        supplied = supplied or api_key
         message = "missing bearer token" if not supplied else "invalid bearer token"
         body = envelope(
             message,

@@ -110,17 +110,20 @@ class GenerationService:
         return model_id
 
     async def start_chat(self, request: ChatCompletionRequest) -> Generation:
-        messages = [{"role": _role(m.role), "content": m.text()} for m in request.messages]
-
-        def tokenize(tokenizer: Any) -> list[int]:
-            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-            return list(ids)
-
         params = SamplingParams.from_request(request, logprobs=request.logprobs)
         vision = await self._vision_inputs(request)
         return await self._start(
-            request, tokenize, params, request.token_limit(), "chatcmpl", vision=vision
+            request, _chat_tokenizer(request), params, request.token_limit(), "chatcmpl", vision
         )
+
+    async def count_chat_tokens(self, request: ChatCompletionRequest) -> int:
+        """The prompt tokens a chat request would take (the model is loaded to count them)."""
+        vision = await self._vision_inputs(request)
+        model_id = self.model_id(request.model)
+        self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
+        async with self._pool.use(model_id, keep_alive=request.keep_alive) as slot:
+            prompt, _ = await self._prompt(slot, _chat_tokenizer(request), vision)
+        return len(prompt)
 
     async def _vision_inputs(
         self, request: ChatCompletionRequest
@@ -167,24 +170,13 @@ class GenerationService:
                 param="max_tokens",
                 code="max_tokens_exceeded",
             )
-        if await self._pool.kind_of(model_id) == ModelKind.EMBEDDING:
-            raise BadRequestError(
-                f"'{model_id}' is an embedding model; it does not generate text",
-                code="not_a_chat_model",
-                param="model",
-                resolution_steps=["Use it with POST /v1/embeddings."],
-            )
+        self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(
                 self._pool.use(model_id, keep_alive=request.keep_alive)
             )
-            media = None
-            if vision is not None and slot.runtime.multimodal:
-                prepare = functools.partial(prepare_prompt, slot.runtime, *vision)
-                prompt, media = await self._worker.call(prepare)
-            else:
-                prompt = tokenize(slot.runtime.tokenizer)
+            prompt, media = await self._prompt(slot, tokenize, vision)
             if not prompt:
                 raise BadRequestError("the prompt is empty", param="prompt")
             limit = self._token_budget(slot, len(prompt), max_tokens)
@@ -213,6 +205,26 @@ class GenerationService:
             raise
         return generation
 
+    async def _prompt(
+        self, slot: Slot, tokenize: Any, vision: tuple[list[dict[str, Any]], list[Any]] | None
+    ) -> tuple[list[int], Any]:
+        """The prompt's token ids, and the image inputs of a vision-language model."""
+        if vision is not None and slot.runtime.multimodal:
+            prepare = functools.partial(prepare_prompt, slot.runtime, *vision)
+            prompt, media = await self._worker.call(prepare)
+            return prompt, media
+        return tokenize(slot.runtime.tokenizer), None
+
+    @staticmethod
+    def _refuse_embedding(model_id: str, kind: ModelKind) -> None:
+        if kind == ModelKind.EMBEDDING:
+            raise BadRequestError(
+                f"'{model_id}' is an embedding model; it does not generate text",
+                code="not_a_chat_model",
+                param="model",
+                resolution_steps=["Use it with POST /v1/embeddings."],
+            )
+
     def _token_budget(self, slot: Slot, prompt_tokens: int, requested: int | None) -> int:
         context = slot.context_length
         # The cap bounds every generation, including those that ask for no number.
@@ -239,6 +251,17 @@ class GenerationService:
 
 def _role(role: str) -> str:
     return "system" if role == "developer" else role
+
+
+def _chat_tokenizer(request: ChatCompletionRequest) -> Any:
+    """A function of the model's tokenizer giving the prompt's token ids (chat template)."""
+    messages = [{"role": _role(m.role), "content": m.text()} for m in request.messages]
+
+    def tokenize(tokenizer: Any) -> list[int]:
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        return list(ids)
+
+    return tokenize
 
 
 async def unless_disconnected(

@@ -26,7 +26,9 @@ DESCRIPTION = (
 CHAT = Forwarder("/v1/chat/completions")
 COMPLETIONS = Forwarder("/v1/completions")
 EMBEDDINGS = Forwarder("/v1/embeddings")
-FORWARDED = {CHAT.path: CHAT, COMPLETIONS.path: COMPLETIONS, EMBEDDINGS.path: EMBEDDINGS}
+MESSAGES = Forwarder("/v1/messages")
+COUNT_TOKENS = Forwarder("/v1/messages/count_tokens")
+FORWARDED = {f.path: f for f in (CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, COUNT_TOKENS)}
 
 
 class Forwarded(Response):
@@ -53,6 +55,16 @@ async def completions() -> Response:
 @router.post("/v1/embeddings", responses=PROXY_ERRORS, description=DESCRIPTION)
 async def embeddings() -> Response:
     return Forwarded(EMBEDDINGS)
+
+
+@router.post("/v1/messages", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def messages() -> Response:
+    return Forwarded(MESSAGES)
+
+
+@router.post("/v1/messages/count_tokens", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def count_tokens() -> Response:
+    return Forwarded(COUNT_TOKENS)
 
 
 class ForwardedPaths:

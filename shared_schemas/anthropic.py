@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic.json_schema import SkipJsonSchema
 
 from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _TolerantRequest
 
@@ -55,7 +56,7 @@ def _block_kind(value: Any) -> str:
 ContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")]
     | Annotated[ImageBlock, Tag("image")]
-    | Annotated[OtherBlock, Tag("other")],
+    | Annotated[SkipJsonSchema[OtherBlock], Tag("other")],
     Discriminator(_block_kind),
 ]
 
@@ -75,20 +76,21 @@ class MessagesRequest(_TolerantRequest):
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    top_k: int | None = Field(default=None, ge=0)
     metadata: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
+    # Read so that they are refused by name (not served here yet), not advertised.
+    top_k: SkipJsonSchema[int | None] = None
+    tools: SkipJsonSchema[list[dict[str, Any]] | None] = None
+    tool_choice: SkipJsonSchema[dict[str, Any] | None] = None
+    thinking: SkipJsonSchema[dict[str, Any] | None] = None
 
 
 class CountTokensRequest(_TolerantRequest):
     model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
     messages: list[Message] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
+    tools: SkipJsonSchema[list[dict[str, Any]] | None] = None
+    tool_choice: SkipJsonSchema[dict[str, Any] | None] = None
+    thinking: SkipJsonSchema[dict[str, Any] | None] = None
 
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]

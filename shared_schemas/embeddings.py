@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _TolerantRequest
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on the items of one request
 
+Text = Annotated[str, Field(min_length=1)]
 TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
 
 class EmbeddingRequest(_TolerantRequest):
     input: (
-        str
-        | Annotated[list[str], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+        Text
+        | Annotated[list[Text], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
         | TokenIds
         | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
     ) = Field(
@@ -43,13 +44,6 @@ class EmbeddingRequest(_TolerantRequest):
         description="Extension: seconds to keep the model loaded after this request "
         "(0 unloads it when the request ends).",
     )
-
-    @model_validator(mode="after")
-    def _no_empty_text(self) -> EmbeddingRequest:
-        texts = [self.input] if isinstance(self.input, str) else self.input
-        if any(isinstance(text, str) and not text for text in texts):
-            raise ValueError("input must not contain empty strings")
-        return self
 
     def texts(self) -> list[str] | None:
         """The inputs when they are texts; ``None`` when they are token ids."""

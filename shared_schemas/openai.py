@@ -56,8 +56,12 @@ class TextContentPart(BaseModel):
 
 
 def _part_type(value: Any) -> str:
-    """Which content part a value is: an image, else text (a part without a type is text)."""
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    """Which content part a value is: an image (by its type, or an ``image_url`` field when it
+    has no type), else text."""
+    if isinstance(value, dict):
+        kind = value.get("type") or ("image_url" if "image_url" in value else "text")
+    else:
+        kind = getattr(value, "type", None)
     return "image_url" if kind == "image_url" else "text"
 
 

@@ -27,12 +27,17 @@ from shared_schemas.anthropic import (
     MessagesRequest,
     MessagesResponse,
 )
+from shared_schemas.errors import error_responses
 
 router = APIRouter(tags=["anthropic"])
 _Model = TypeVar("_Model", bound=BaseModel)
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": AnthropicError, "description": "Error in Anthropic's shape"}
-    for status in (400, 401, 404, 422, 429, 500, 503)
+    # Refused before the route (token, media type): the service's envelope.
+    **error_responses(401, 415),
+    **{
+        status: {"model": AnthropicError, "description": "Error in Anthropic's shape"}
+        for status in (400, 404, 422, 429, 500, 503)
+    },
 }
 
 

@@ -9,7 +9,7 @@ Its built-in checks run (no 5xx, documented status codes and content types, resp
 against the declared schemas, invalid data refused, ...) plus two of ours:
 
 - ``error_in_envelope``: every error (status >= 400) is the one envelope, ``src`` set (``hub``
-  for what the Hugging Face Hub refused);
+  for what the Hugging Face Hub refused), or Anthropic's error shape on the Anthropic routes;
 - ``valid_requests_accepted``: a request schemathesis built to be valid is accepted, or refused
   only for a reason no schema can state (more tokens than this deployment allows, more than
   the model's context holds). It replaces schemathesis' ``positive_data_acceptance``, which
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import schemathesis
 from schemathesis.engine import events, from_schema
 
+from shared_schemas.anthropic import AnthropicError
 from shared_schemas.errors import ErrorEnvelope
 
 SEED = 20261101
@@ -43,8 +44,22 @@ SEMANTIC_400_CODES = frozenset(
         "unsafe_format",
         "already_in_library",
         "unreadable_path",
+        # what the model is and what the content holds, not the shape of the request
+        "images_not_supported",
+        "invalid_image",
+        "invalid_image_url",
+        "image_too_large",
+        "remote_images_disabled",
+        "image_fetch_failed",
+        "not_an_embedding_model",
+        "not_a_chat_model",
+        "dimensions_not_supported",
+        "invalid_dimensions",
+        "invalid_token_id",
     }
 )
+# Routes that answer their own errors in Anthropic's shape (after the service's middleware).
+ANTHROPIC_PATHS = re.compile(r"^/v1/messages(/count_tokens)?$")
 # Parameters no schema can check: an opaque cursor the server did not issue.
 SEMANTIC_400_PARAMS = frozenset({"cursor"})
 # Answers a well-formed request may get besides 2xx: an id that names nothing, a conflict, busy.
@@ -61,6 +76,10 @@ def error_in_envelope(
     assert content_type.startswith("application/json"), (
         f"a {response.status_code} that is not JSON ({content_type}): {response.text[:200]!r}"
     )
+    if ANTHROPIC_PATHS.match(case.operation.path) and b'"type":"error"' in response.content:
+        anthropic = AnthropicError.model_validate_json(response.content)
+        assert anthropic.error.message and anthropic.error.type, anthropic
+        return True
     envelope = ErrorEnvelope.model_validate_json(response.content)
     assert envelope.error.src in {"manager", "inference_server", "hub"}, envelope
     assert envelope.error.message, envelope
@@ -76,7 +95,7 @@ def valid_requests_accepted(
     status = response.status_code
     if status < 400 or status in ACCEPTED_ERROR_STATUSES:
         return True
-    if status == 400:
+    if status == 400 and not ANTHROPIC_PATHS.match(case.operation.path):
         error = ErrorEnvelope.model_validate_json(response.content).error
         if error.code in SEMANTIC_400_CODES or error.param in SEMANTIC_400_PARAMS:
             return True

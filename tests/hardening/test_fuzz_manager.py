@@ -49,7 +49,13 @@ HUB_MODELS = ("mlx-community/Qwen3-0.6B-4bit", "org/tiny")
 CACHED_MODEL = "org/cached"
 # Routes the manager forwards unchanged to the inference server (DESIGN: "the proxy streams
 # bytes"): their bodies and answers are the inference server's.
-FORWARDED = ("/v1/chat/completions", "/v1/completions")
+FORWARDED = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+)
 
 
 @pytest.fixture(scope="module")

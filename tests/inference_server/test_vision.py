@@ -259,3 +259,15 @@ def test_pool_reports_the_vision_kind(stack: Stack) -> None:
     ask(stack, [{"role": "user", "content": "Hi"}], max_tokens=1)
     slots = httpx.get(f"{stack.inference.url}/admin/pool", timeout=30).json()["slots"]
     assert {s["id"]: s["kind"] for s in slots}[VISION] == "vision"
+
+
+def test_an_image_part_without_its_type_is_still_an_image(stack: Stack) -> None:
+    """The schema gives ``type`` a default, so ``{"image_url": {...}}`` alone is an image part.
+
+    Reproduction (found by fuzzing): a user message whose content is
+    ``[{"image_url": {"url": "..."}}]`` was read as a text part and refused with 400.
+    """
+    part = {"image_url": {"url": data_url(png(28, 28))}}
+    reply = ask(stack, [{"role": "user", "content": [part, {"type": "text", "text": "Hi"}]}])
+    with_type = ask(stack, [image_message(data_url(png(28, 28)), "Hi")])
+    assert reply.usage.prompt_tokens == with_type.usage.prompt_tokens

@@ -91,6 +91,16 @@ def test_inference_key_guards_every_route_but_health(locked: tuple[Service, Serv
         assert client.get("/admin/pool", headers=good).json()["slots"][0]["id"] == MODEL
 
 
+def test_the_key_may_come_as_x_api_key(locked: tuple[Service, Service]) -> None:
+    """Anthropic's clients send the token as ``x-api-key``; only the exact key is accepted."""
+    inference, _ = locked
+    with httpx.Client(base_url=inference.url, timeout=30) as client:
+        assert client.get("/admin/pool", headers={"x-api-key": INFERENCE_KEY}).status_code == 200
+        for value in ("wrong", f"Bearer {INFERENCE_KEY}", f"{INFERENCE_KEY}x", ""):
+            r = client.get("/admin/pool", headers={"x-api-key": value})
+            assert_envelope(r, 401, "INVALID_TOKEN")
+
+
 def test_manager_token_guards_metrics(locked: tuple[Service, Service]) -> None:
     _, manager = locked
     with httpx.Client(base_url=manager.url, timeout=30) as client:

@@ -85,7 +85,7 @@ def _tokenizer(model_id: str, path: Path) -> Any:
     return tokenizer
 
 
-def _pad_id(tokenizer: Any, config: dict[str, Any]) -> int:
+def _pad_id(config: dict[str, Any]) -> int:
     pad = config.get("pad_token_id")
     if isinstance(pad, int) and pad >= 0:
         return pad
@@ -130,7 +130,7 @@ def load_embedding_runtime(
         tokenizer=tokenizer,
         spec=spec,
         vocab_size=vocab if isinstance(vocab, int) else tokenizer.get_vocab_size(),
-        pad_id=_pad_id(tokenizer, config),
+        pad_id=_pad_id(config),
         compute_dtype=_compute_dtype(model),
     )
     return runtime, used

@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY shared_schemas ./shared_schemas
 COPY manager ./manager
 COPY inference_server ./inference_server
+COPY modelyard ./modelyard
 COPY modelyard_dev ./modelyard_dev
 RUN pip install .
 RUN useradd --create-home modelyard && mkdir -p /data && chown modelyard /data

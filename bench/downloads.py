@@ -119,7 +119,7 @@ async def modelyard_once(url: str, root: Path) -> float:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://manager") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             # Watch the job's events rather than poll it: no extra work for the manager.
             events = app.state.downloads.events.subscribe()
             started = time.perf_counter()

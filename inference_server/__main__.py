@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+
 from inference_server.cpu_blas import CpuBlasError, activate
 from inference_server.settings import InferenceSettings
+from shared_schemas.errors import ErrorSource
 from shared_schemas.serving import exit_with, serve, settings_or_exit
+from shared_schemas.settings_help import handle_arguments
 
-SERVICE = "inference_server"
+SERVICE: ErrorSource = "inference_server"
+USAGE = "python -m inference_server [--help]"
+SUMMARY = (
+    "The modelyard inference server: the MLX model pool and OpenAI-compatible generation. "
+    "Settings come from the environment."
+)
 
 
 def main() -> None:
+    handle_arguments(sys.argv[1:], InferenceSettings, USAGE, SUMMARY)
     settings = settings_or_exit(SERVICE, InferenceSettings)
     try:  # here too, so that a library that cannot be used stops the start with one line
         activate(settings.cpu_blas)
@@ -21,6 +31,10 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_format=settings.log_format,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive_s=settings.timeout_keep_alive_s,
+        header_timeout_s=settings.header_timeout_s,
     )
 
 

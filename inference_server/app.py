@@ -13,8 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from inference_server.anthropic.routes import router as anthropic_router
+from inference_server.capabilities import router as capabilities_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.embeddings.routes import router as embeddings_router
 from inference_server.embeddings.service import EmbeddingService
@@ -24,12 +26,18 @@ from inference_server.generation.worker import MLXWorker
 from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
-from inference_server.pool.resolve import hub_cache_dir
 from inference_server.pool.routes import router as pool_router
 from inference_server.settings import InferenceSettings
+from shared_schemas.host_origin import (
+    LOCAL_ORIGIN_REGEX,
+    HostOriginMiddleware,
+    HostPolicy,
+    OriginPolicy,
+)
 from shared_schemas.observability import RequestContextMiddleware
 from shared_schemas.service_errors import (
     BearerAuthMiddleware,
+    BodyLimitMiddleware,
     JSONContentTypeMiddleware,
     install_error_handlers,
 )
@@ -54,7 +62,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         worker.start()
         pool = ModelPool(
             worker,
-            cache_dir=hub_cache_dir(settings.hf_cache_dir),
+            cache_dir=settings.hf_cache_dir,
             models_dirs=settings.models_dirs,
             max_memory_bytes=settings.max_memory_bytes,
             max_models=settings.max_models,
@@ -91,7 +99,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app, "inference_server")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
-    # then auth, then the JSON content-type check.
+    # then the Host and Origin checks (403), then CORS, then the body cap (413), then auth,
+    # then the JSON content-type check (415).
     app.add_middleware(JSONContentTypeMiddleware, src="inference_server")
     if settings.api_key is not None:
         app.add_middleware(
@@ -100,12 +109,34 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             src="inference_server",
             open_paths=("/health",),
         )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        src="inference_server",
+        setting="MLX_SERVER_MAX_BODY_BYTES",
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=None if settings.cors_origins else LOCAL_ORIGIN_REGEX,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(
+        HostOriginMiddleware,
+        hosts=HostPolicy.build(settings.host, settings.allowed_hosts),
+        origins=OriginPolicy.build(settings.cors_origins),
+        src="inference_server",
+        env_prefix="MLX_SERVER_",
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     app.include_router(health_router)
     app.include_router(generation_router)
     app.include_router(embeddings_router)
     app.include_router(anthropic_router)
     app.include_router(pool_router)
+    app.include_router(capabilities_router)
     return app
 
 

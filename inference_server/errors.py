@@ -3,6 +3,9 @@
     InferenceError (500 server_error)
      ├── BadRequestError (400 invalid_request_error)
      │    ├── ContextLengthExceededError (400 context_length_exceeded)
+     │    ├── InvalidSchemaError (400 invalid_schema)
+     │    ├── UnsupportedParameterError (400 unsupported_parameter)
+     │    ├── ToolsNotSupportedError (400 tools_not_supported)
      │    └── ModelNotLoadableError (422 model_not_loadable)
      ├── ModelNotFoundError (404 model_not_found)
      ├── QueueFullError (429 queue_full)
@@ -31,6 +34,23 @@ class BadRequestError(InferenceError):
 
 class ContextLengthExceededError(BadRequestError):
     code = "context_length_exceeded"
+
+
+class InvalidSchemaError(BadRequestError):
+    """A JSON schema or grammar the grammar engine cannot compile (reason and pointer in
+    ``details``)."""
+
+    code = "invalid_schema"
+
+
+class UnsupportedParameterError(BadRequestError):
+    code = "unsupported_parameter"
+
+
+class ToolsNotSupportedError(BadRequestError):
+    """Tools were sent for a model whose chat template has no tool-call format."""
+
+    code = "tools_not_supported"
 
 
 class ModelNotLoadableError(BadRequestError):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-import platformdirs
 import psutil
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared_schemas import storage
+from shared_schemas.host_origin import parse_allowed_hosts, wildcard_needs_token
 
 DEFAULT_MEMORY_SHARE = 0.6
 
@@ -18,8 +21,8 @@ def _default_memory_gb() -> float:
 
 
 def _default_models_dirs() -> list[Path]:
-    """The manager's default models directory (imports land there)."""
-    return [Path(platformdirs.user_data_dir("modelyard", appauthor=False)) / "models"]
+    """The manager's default models directory (imports land there): MODELYARD_HOME/models."""
+    return [storage.models_dir(os.environ)]
 
 
 def _split_csv(value: object) -> object:
@@ -37,15 +40,32 @@ class InferenceSettings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="When set, every route but /health needs this bearer key."
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names answered besides loopback and the bound address ('*': any).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed browser origins (comma-separated); default: any localhost port.",
+    )
+    max_body_bytes: int = Field(default=8 * 2**20, ge=1024, description="Request body cap.")
+    limit_concurrency: int | None = Field(
+        default=None, ge=1, description="Connections plus running requests; past it, 503."
+    )
+    timeout_keep_alive_s: int = Field(default=30, ge=1, description="Idle keep-alive close.")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Request head deadline.")
 
     # Where models come from (never downloaded here)
-    hf_cache_dir: Path | None = Field(
-        default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
+    hf_cache_dir: Path = Field(
+        default_factory=lambda: storage.hf_hub_cache(os.environ),
+        validate_default=True,
+        description="Hugging Face hub cache; default: HF_HUB_CACHE / HF_HOME, as huggingface_hub.",
     )
     models_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=_default_models_dirs,
-        description="Folders holding imported models, served as local/<name>; default: the "
-        "manager's default models directory.",
+        validate_default=True,
+        description="Folders holding imported models, served as local/<name>; default: "
+        "MODELYARD_HOME/models, the manager's default models directory.",
     )
     available_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="If set, only these model ids are served."
@@ -104,11 +124,49 @@ class InferenceSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
 
     @field_validator("models_dirs", "available_models", "preload_models", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return parse_allowed_hosts(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list) and "*" in value:
+            raise ValueError("a wildcard CORS origin is not allowed; list the origins")
+        return value
+
+    @model_validator(mode="after")
+    def _key_for_any_host(self) -> InferenceSettings:
+        wildcard_needs_token(
+            self.allowed_hosts,
+            self.api_key is not None,
+            hosts_var="MLX_SERVER_ALLOWED_HOSTS",
+            token_var="MLX_SERVER_API_KEY",
+        )
+        return self
+
+    @field_validator("hf_cache_dir")
+    @classmethod
+    def _absolute_cache(cls, value: Path) -> Path:
+        source = "MLX_SERVER_HF_CACHE_DIR, else HF_HUB_CACHE / HF_HOME"
+        return storage.absolute_folder(value, os.environ, source)
+
+    @field_validator("models_dirs")
+    @classmethod
+    def _absolute_models(cls, value: list[Path]) -> list[Path]:
+        source = "MLX_SERVER_MODELS_DIRS, else MODELYARD_HOME"
+        return [storage.absolute_folder(path, os.environ, source) for path in value]
 
     @field_validator("cpu_blas")
     @classmethod

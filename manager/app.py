@@ -29,18 +29,27 @@ from manager.health import router as health_router
 from manager.hub.routes import router as hub_router
 from manager.hub.service import HubService
 from manager.inference_client import InferenceClient, make_http_client
+from manager.inference_watch import InferenceWatch
 from manager.library.routes import router as library_router
 from manager.library.service import Library
-from manager.limits import BodyLimitMiddleware
 from manager.metrics import ManagerMetrics
 from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
-from manager.settings import LOCAL_ORIGIN_REGEX, ManagerSettings
+from manager.settings import ManagerSettings
+from manager.system.routes import router as system_router
+from manager.web.ui import mount_ui
+from shared_schemas.host_origin import (
+    LOCAL_ORIGIN_REGEX,
+    HostOriginMiddleware,
+    HostPolicy,
+    OriginPolicy,
+)
 from shared_schemas.observability import RequestContextMiddleware
 from shared_schemas.service_errors import (
     BearerAuthMiddleware,
+    BodyLimitMiddleware,
     JSONContentTypeMiddleware,
     install_error_handlers,
 )
@@ -81,8 +90,19 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
             app.state.upstream = upstream
             app.state.inference = InferenceClient(http)
             # Background services (each enters its own context on the stack).
+            app.state.inference_watch = await stack.enter_async_context(
+                InferenceWatch(
+                    app.state.inference,
+                    url=settings.inference_url,
+                    hf_cache=settings.hub_cache,
+                    models_dir=settings.local_models_dir,
+                    interval_s=settings.inference_check_interval_s,
+                )
+            )
             app.state.library = await stack.enter_async_context(
-                Library(settings, app.state.sessions, app.state.inference)
+                Library(
+                    settings, app.state.sessions, app.state.inference, app.state.inference_watch
+                )
             )
             app.state.downloads = await stack.enter_async_context(
                 DownloadManager(settings, app.state.sessions, metrics)
@@ -97,19 +117,26 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, "manager")
+    # The web UI: the page and its assets are public; the API calls it makes carry the token.
+    ui = mount_ui(app, auth_required=settings.api_token is not None)
     app.add_middleware(ForwardedPaths)
     app.add_middleware(JSONContentTypeMiddleware, src="manager")
     # Middleware: the last added runs first. Request context (ids, metrics) wraps everything,
-    # then CORS (so even a 401 carries CORS headers), then the body cap, then auth, then the
-    # JSON content-type check (415).
+    # then the Host and Origin checks (403), then CORS (so even a 401 carries CORS headers),
+    # then the body cap, then auth, then the JSON content-type check (415).
     if settings.api_token is not None:
         app.add_middleware(
             BearerAuthMiddleware,
             token=settings.api_token.get_secret_value(),
             src="manager",
-            open_paths=("/health",),
+            open_paths=("/health", *ui.public_paths),
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        src="manager",
+        setting="MODEL_MANAGER_MAX_BODY_BYTES",
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -119,6 +146,13 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
+    app.add_middleware(
+        HostOriginMiddleware,
+        hosts=HostPolicy.build(settings.host, settings.allowed_hosts),
+        origins=OriginPolicy.build(settings.cors_origins),
+        src="manager",
+        env_prefix="MODEL_MANAGER_",
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
     app.include_router(library_router)
@@ -126,6 +160,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     app.include_router(downloads_router)
     app.include_router(hub_router)
     app.include_router(health_router)
+    app.include_router(system_router)
     app.include_router(proxy_router)
     return app
 

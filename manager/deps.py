@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
 from manager.inference_client import InferenceClient
+from manager.inference_watch import InferenceWatch
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 
@@ -50,6 +51,11 @@ async def _inference(request: Request) -> InferenceClient:
     return client
 
 
+async def _inference_watch(request: Request) -> InferenceWatch:
+    watch: InferenceWatch = request.app.state.inference_watch
+    return watch
+
+
 SettingsDep = Annotated[ManagerSettings, Depends(_settings)]
 MetricsDep = Annotated[ManagerMetrics, Depends(_metrics)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
@@ -57,3 +63,4 @@ SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
 InferenceDep = Annotated[InferenceClient, Depends(_inference)]
+InferenceWatchDep = Annotated[InferenceWatch, Depends(_inference_watch)]

@@ -1,16 +1,48 @@
-"""Liveness, readiness and metrics of the manager."""
+"""Liveness, readiness and metrics of the manager.
+
+``/health`` is liveness only: it answers at once and touches nothing. ``/ready`` answers 200
+when every check passes and 503 naming the failing ones otherwise:
+
+- ``database``: the schema is in place and the database answers a query;
+- ``inference``: the inference server answers and describes itself (``/admin/capabilities``);
+- ``storage``: the inference server reads the folders the manager keeps models in.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from manager.database import ping
-from manager.deps import EngineDep, InferenceDep, MetricsDep
+from manager.deps import EngineDep, InferenceWatchDep, MetricsDep
 from manager.errors import DatabaseUnavailableError
+from manager.inference_watch import InferenceView
+from shared_schemas.errors import error_responses
+from shared_schemas.storage import MISMATCH_ADVICE
 
 router = APIRouter(tags=["ops"])
+
+
+class ReadyCheck(BaseModel):
+    ok: bool
+    message: str | None = None
+
+
+class ReadyChecks(BaseModel):
+    database: ReadyCheck
+    inference: ReadyCheck
+    storage: ReadyCheck
+
+
+class ReadyStatus(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: ReadyChecks
 
 
 @router.get("/health")
@@ -19,20 +51,70 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
-async def ready(request: Request, engine: EngineDep, inference: InferenceDep) -> JSONResponse:
-    """Ready when the database answers; reports whether the inference server is up."""
-    inference_up = await inference.health(wait_s=1.0)
+async def database_check(schema_error: str | None, engine: AsyncEngine) -> ReadyCheck:
     try:
-        schema_error = request.app.state.schema.error
         if schema_error:
             raise DatabaseUnavailableError(schema_error)
         await ping(engine)
     except DatabaseUnavailableError as exc:
-        body = {"status": "not-ready", "database": exc.message, "inference_server": inference_up}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    body = {"status": "ready", "database": "ok", "inference_server": inference_up}
-    return JSONResponse(body)
+        return ReadyCheck(ok=False, message=exc.message)
+    return ReadyCheck(ok=True)
+
+
+def inference_check(view: InferenceView, url: str) -> ReadyCheck:
+    if not view.reachable:
+        return ReadyCheck(ok=False, message=f"the inference server at {url} is unreachable")
+    if view.error:
+        return ReadyCheck(
+            ok=False,
+            message=f"the inference server at {url} answers but cannot be asked its "
+            f"capabilities: {view.error}",
+        )
+    return ReadyCheck(ok=True)
+
+
+def storage_check(view: InferenceView) -> ReadyCheck:
+    if view.capabilities is None:
+        return ReadyCheck(
+            ok=False,
+            message="not checked: the inference server could not be asked which folders "
+            "it reads models from",
+        )
+    if view.mismatches:
+        return ReadyCheck(
+            ok=False, message="; ".join(view.mismatch_messages()) + ". " + MISMATCH_ADVICE
+        )
+    if view.stale:
+        return ReadyCheck(ok=True, message="as the inference server reported when last reached")
+    return ReadyCheck(ok=True)
+
+
+def ready_status(database: ReadyCheck, view: InferenceView, url: str) -> ReadyStatus:
+    """The readiness answer from the checks' results. Pure."""
+    checks = ReadyChecks(
+        database=database, inference=inference_check(view, url), storage=storage_check(view)
+    )
+    ok = checks.database.ok and checks.inference.ok and checks.storage.ok
+    return ReadyStatus(status="ready" if ok else "not_ready", checks=checks)
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyStatus,
+    responses={
+        **error_responses(401),
+        503: {"model": ReadyStatus, "description": "A check failed (see checks)"},
+    },
+    summary="Readiness: the database, the inference server, and the storage both read",
+)
+async def ready(request: Request, engine: EngineDep, watch: InferenceWatchDep) -> JSONResponse:
+    database, view = await asyncio.gather(
+        database_check(request.app.state.schema.error, engine), watch.check()
+    )
+    body = ready_status(database, view, watch.url)
+    if body.status == "ready":
+        return JSONResponse(body.model_dump())
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

@@ -13,14 +13,17 @@ from urllib.parse import quote
 
 import httpx
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from manager.errors import ServiceUnavailableError, UpstreamError
 from manager.settings import ManagerSettings
+from shared_schemas.capabilities import InferenceCapabilities
 from shared_schemas.openai import ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
 from shared_schemas.service_errors import ServiceError
 
 ADMIN_TIMEOUT_S = 10.0
+CAPABILITIES_TIMEOUT_S = 5.0
 LOAD_TIMEOUT_S = 600.0
 
 
@@ -98,6 +101,16 @@ class InferenceClient:
 
     async def pool(self) -> PoolStatus:
         return PoolStatus.model_validate(await self._call("GET", "/admin/pool"))
+
+    async def capabilities(self, wait_s: float = CAPABILITIES_TIMEOUT_S) -> InferenceCapabilities:
+        """What the server can load and where it reads models (``GET /admin/capabilities``)."""
+        data = await self._call("GET", "/admin/capabilities", wait_s=wait_s)
+        try:
+            return InferenceCapabilities.model_validate(data)
+        except ValidationError as exc:
+            raise UpstreamError(
+                "the inference server's capabilities do not parse (a different version?)"
+            ) from exc
 
     async def models(self, wait_s: float = ADMIN_TIMEOUT_S) -> ModelList:
         return ModelList.model_validate(await self._call("GET", "/v1/models", wait_s=wait_s))

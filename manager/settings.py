@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import ipaddress
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-LOCAL_ORIGIN_REGEX = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+from shared_schemas import storage
+from shared_schemas.host_origin import (
+    LOCAL_ORIGIN_REGEX,
+    is_loopback,
+    parse_allowed_hosts,
+    wildcard_needs_token,
+)
 
+__all__ = ["LOCAL_ORIGIN_REGEX", "ManagerSettings", "is_loopback"]
 
-def _default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("modelyard", appauthor=False))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+_FOLDER_SOURCES = {
+    "data_dir": "MODEL_MANAGER_DATA_DIR, else MODELYARD_HOME",
+    "hf_cache_dir": "MODEL_MANAGER_HF_CACHE_DIR, else HF_HUB_CACHE / HF_HOME",
+    "models_dir": "MODEL_MANAGER_MODELS_DIR",
+}
 
 
 class ManagerSettings(BaseSettings):
@@ -41,6 +41,15 @@ class ManagerSettings(BaseSettings):
         description="Allowed browser origins (comma-separated); default: any localhost port.",
     )
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024, description="Request body cap.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names answered besides loopback and the bound address ('*': any).",
+    )
+    limit_concurrency: int | None = Field(
+        default=None, ge=1, description="Connections plus running requests; past it, 503."
+    )
+    timeout_keep_alive_s: int = Field(default=30, ge=1, description="Idle keep-alive close.")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Request head deadline.")
 
     # Inference server
     inference_url: str = "http://127.0.0.1:8001"
@@ -51,15 +60,27 @@ class ManagerSettings(BaseSettings):
     proxy_retry_wait_s: float = Field(default=0.25, ge=0)
     proxy_read_timeout_s: float = Field(default=600.0, gt=0)
     proxy_max_connections: int = Field(default=256, ge=1)
+    inference_check_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the inference server is checked (reachable, capabilities).",
+    )
 
-    # Storage
-    data_dir: Path = Field(default_factory=_default_data_dir)
+    # Storage (defaults shared with the inference server: shared_schemas/storage.py)
+    data_dir: Path = Field(
+        default_factory=lambda: storage.data_dir(os.environ),
+        validate_default=True,
+        description="Database and imported models; default: MODELYARD_HOME, else the user "
+        "data dir.",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite in DATA_DIR."
     )
 
-    hf_cache_dir: Path | None = Field(
-        default=None, description="Hugging Face hub cache; default: huggingface_hub's own."
+    hf_cache_dir: Path = Field(
+        default_factory=lambda: storage.hf_hub_cache(os.environ),
+        validate_default=True,
+        description="Hugging Face hub cache; default: HF_HUB_CACHE / HF_HOME, as huggingface_hub.",
     )
     models_dir: Path | None = Field(
         default=None, description="Imported models (local/<name>); default: DATA_DIR/models."
@@ -124,6 +145,22 @@ class ManagerSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", description="text for people, json for machines; auto: text on a terminal."
+    )
+
+    @field_validator("data_dir", "hf_cache_dir", "models_dir")
+    @classmethod
+    def _absolute_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        source = _FOLDER_SOURCES[info.field_name or ""]
+        return storage.absolute_folder(value, os.environ, source)
+
+    @field_validator("catalog_file")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return storage.expand_user(value, os.environ) if value is not None else None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -139,6 +176,11 @@ class ManagerSettings(BaseSettings):
             raise ValueError("a wildcard CORS origin is not allowed; list the origins")
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return parse_allowed_hosts(value)
+
     @field_validator("inference_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -153,15 +195,17 @@ class ManagerSettings(BaseSettings):
                 f"refusing to listen on {self.host} without MODEL_MANAGER_API_TOKEN: "
                 "set a token or bind 127.0.0.1"
             )
+        wildcard_needs_token(
+            self.allowed_hosts,
+            self.api_token is not None,
+            hosts_var="MODEL_MANAGER_ALLOWED_HOSTS",
+            token_var="MODEL_MANAGER_API_TOKEN",
+        )
         return self
 
     @property
     def hub_cache(self) -> Path:
-        if self.hf_cache_dir is not None:
-            return self.hf_cache_dir
-        from huggingface_hub import constants
-
-        return Path(constants.HF_HUB_CACHE)
+        return self.hf_cache_dir
 
     @property
     def hub_endpoint(self) -> str:

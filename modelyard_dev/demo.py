@@ -31,18 +31,11 @@ def main(argv: list[str] | None = None) -> None:
         models = root / "models"
         write_model(models / "tiny-llama", TINY)
         print(f"made a tiny Llama in {models / 'tiny-llama'}")
-        inference = inference_service(
-            {"MLX_SERVER_MODELS_DIRS": str(models), "MLX_SERVER_HF_CACHE_DIR": str(root / "hf")},
-            log_dir=root,
-        )
+        # One storage setting for both processes: models/ under MODELYARD_HOME, one cache.
+        shared = {"MODELYARD_HOME": str(root), "HF_HUB_CACHE": str(root / "hf")}
+        inference = inference_service(shared, log_dir=root)
         manager = manager_service(
-            {
-                "MODEL_MANAGER_INFERENCE_URL": inference.url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-                "MODEL_MANAGER_MODELS_DIR": str(models),
-                "HF_HUB_CACHE": str(root / "hf"),
-            },
-            log_dir=root,
+            {**shared, "MODEL_MANAGER_INFERENCE_URL": inference.url}, log_dir=root
         )
         with running(inference, manager):
             print(f"manager on {manager.url}, inference server on {inference.url}")

@@ -9,7 +9,9 @@ A model is a plain Hugging Face folder that mlx-lm loads through its normal path
 - ``model.safetensors``: random weights named exactly as in Hugging Face checkpoints,
   deterministic from a seed;
 - ``tokenizer.json`` and friends: a byte-level BPE tokenizer trained on the spot on a small
-  English corpus made in code, with special chat tokens and a Jinja chat template.
+  English corpus made in code, with special chat tokens and a Jinja chat template (by
+  default one with tool support in Qwen2.5's ``<tool_call>`` format; ``tools=False`` or
+  ``--no-tools`` for a plain one).
 
 Everything is deterministic: ``model_files(shape, seed)`` returns the same bytes every time,
 so a fake Hub can serve exactly what ``write_model`` writes. ``install_in_cache`` puts a model
@@ -94,7 +96,8 @@ PAD, BOS, EOS = "<|pad|>", "<|begin_of_text|>", "<|end|>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
 SPECIAL_TOKENS = (PAD, BOS, EOS, *ROLE_TOKENS)  # ids 0, 1, 2, ... in this order
 
-CHAT_TEMPLATE = (
+# The plain template: roles and text, no tools.
+PLAIN_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
     "{{ '<|' + message['role'] + '|>\\n' }}"
@@ -106,6 +109,64 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
 )
+
+# The default template renders plain conversations exactly as ``PLAIN_CHAT_TEMPLATE`` does,
+# and tools, tool calls and tool results in Qwen2.5's format: the tools as JSON inside
+# ``<tools></tools>`` in a system turn, each call as ``<tool_call>\n{"name": ..., "arguments":
+# {...}}\n</tool_call>`` in the assistant turn, results as ``<tool_response>`` blocks in a user
+# turn. mlx-lm recognises the format from the template and picks its ``json_tools`` parser.
+TOOLS_PREAMBLE = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+TOOLS_INSTRUCTIONS = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
+_TEXT = (
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% elif message['content'] %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+)
+TOOLS_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% set first = 0 %}"
+    "{% if tools %}"
+    "{{ '<|system|>\\n' }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set message = messages[0] %}" + _TEXT + "{{ '\\n\\n' }}{% set first = 1 %}"
+    "{% endif %}"
+    "{{ '" + TOOLS_PREAMBLE.replace("\n", "\\n") + "' }}"
+    "{% for tool in tools %}{{ '\\n' }}{{ tool | tojson }}{% endfor %}"
+    "{{ '" + TOOLS_INSTRUCTIONS.replace("\n", "\\n") + "' }}"
+    "{{ '<|end|>\\n' }}"
+    "{% endif %}"
+    "{% for message in messages[first:] %}"
+    "{% if message['role'] == 'tool' %}"
+    "{% if loop.first or loop.previtem['role'] != 'tool' %}{{ '<|user|>' }}{% endif %}"
+    "{{ '\\n<tool_response>\\n' }}" + _TEXT + "{{ '\\n</tool_response>' }}"
+    "{% if loop.last or loop.nextitem['role'] != 'tool' %}{{ '<|end|>\\n' }}{% endif %}"
+    "{% elif message['role'] == 'assistant' and message['tool_calls'] %}"
+    "{{ '<|assistant|>\\n' }}" + _TEXT + ""
+    "{% for tool_call in message['tool_calls'] %}"
+    "{% if tool_call['function'] is defined %}"
+    "{% set tool_call = tool_call['function'] %}{% endif %}"
+    "{% if not loop.first or message['content'] %}{{ '\\n' }}{% endif %}"
+    '{{ \'<tool_call>\\n{"name": "\' }}{{ tool_call.name }}{{ \'", "arguments": \' }}'
+    "{% if tool_call.arguments is string %}{{ tool_call.arguments }}"
+    "{% else %}{{ tool_call.arguments | tojson }}{% endif %}"
+    "{{ '}\\n</tool_call>' }}"
+    "{% endfor %}"
+    "{{ '<|end|>\\n' }}"
+    "{% else %}"
+    "{{ '<|' + message['role'] + '|>\\n' }}" + _TEXT + "{{ '<|end|>\\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+CHAT_TEMPLATE = TOOLS_CHAT_TEMPLATE
 
 _SUBJECTS = (
     "the cat",
@@ -400,7 +461,9 @@ def _plain_text_ids(tokenizer: Tokenizer) -> list[int]:
     return ids
 
 
-def _tokenizer_files(tokenizer: Tokenizer, shape: ModelShape) -> dict[str, bytes]:
+def _tokenizer_files(
+    tokenizer: Tokenizer, shape: ModelShape, *, tools: bool = True
+) -> dict[str, bytes]:
     specials = {token: SPECIAL_TOKENS.index(token) for token in SPECIAL_TOKENS}
     tokenizer_config = {
         "added_tokens_decoder": {
@@ -421,7 +484,7 @@ def _tokenizer_files(tokenizer: Tokenizer, shape: ModelShape) -> dict[str, bytes
         "clean_up_tokenization_spaces": False,
         "model_max_length": shape.max_position_embeddings,
         "tokenizer_class": "PreTrainedTokenizerFast",
-        "chat_template": CHAT_TEMPLATE,
+        "chat_template": TOOLS_CHAT_TEMPLATE if tools else PLAIN_CHAT_TEMPLATE,
     }
     special_tokens_map = {
         "bos_token": BOS,
@@ -581,8 +644,12 @@ def model_files(
     *,
     dtype: str = "float16",
     model_type: str = "llama",
+    tools: bool = True,
 ) -> dict[str, bytes]:
-    """Every file of the model, by name; the same bytes for the same arguments."""
+    """Every file of the model, by name; the same bytes for the same arguments.
+
+    ``tools`` picks the chat template: with tool support (Qwen2.5's format) or plain.
+    """
     config = model_config(shape, dtype=dtype, model_type=model_type)
     tokenizer = train_tokenizer(shape.vocab_size)
     if tokenizer.get_vocab_size() != shape.vocab_size:
@@ -594,7 +661,7 @@ def model_files(
     )
     files = {"config.json": _json_bytes(config)}
     files["model.safetensors"] = save_safetensors(weights, metadata={"format": "pt"})
-    files.update(_tokenizer_files(tokenizer, shape))
+    files.update(_tokenizer_files(tokenizer, shape, tools=tools))
     return files
 
 
@@ -605,11 +672,13 @@ def write_model(
     seed: int = 0,
     dtype: str = "float16",
     model_type: str = "llama",
+    tools: bool = True,
 ) -> Path:
     """Write the model as a plain folder at ``dest`` (created if needed) and return it."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name, data in model_files(shape, seed, dtype=dtype, model_type=model_type).items():
+    files = model_files(shape, seed, dtype=dtype, model_type=model_type, tools=tools)
+    for name, data in files.items():
         _write_atomic(dest / name, data)
     return dest
 
@@ -682,9 +751,10 @@ def install_in_cache(
     revision: str = "main",
     dtype: str = "float16",
     model_type: str = "llama",
+    tools: bool = True,
 ) -> Path:
     """Make a model and install it in the hub cache at ``cache_dir``; return the snapshot folder."""
-    files = model_files(shape, seed, dtype=dtype, model_type=model_type)
+    files = model_files(shape, seed, dtype=dtype, model_type=model_type, tools=tools)
     return install_files_in_cache(cache_dir, repo_id, files, revision=revision)
 
 
@@ -713,6 +783,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float16", choices=list(_DTYPES))
     parser.add_argument("--model-type", default="llama", choices=list(_ARCHITECTURES))
+    parser.add_argument(
+        "--no-tools", action="store_true", help="a chat template without tool support"
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--cache-dir", type=Path, help="hub cache (default: HF_HUB_CACHE)")
     where.add_argument("--out", type=Path, help="write a plain folder here instead")
@@ -721,7 +794,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     shape = preset(args.shape)
     if args.out is not None:
         path = write_model(
-            args.out, shape, seed=args.seed, dtype=args.dtype, model_type=args.model_type
+            args.out,
+            shape,
+            seed=args.seed,
+            dtype=args.dtype,
+            model_type=args.model_type,
+            tools=not args.no_tools,
         )
     else:
         from huggingface_hub import constants
@@ -734,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.seed,
             dtype=args.dtype,
             model_type=args.model_type,
+            tools=not args.no_tools,
         )
     print(path)
 

@@ -10,7 +10,7 @@ python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
   for candidate in python3.13 python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
       python_bin="$candidate"
       break
     fi
@@ -30,7 +30,9 @@ spec="."
 stamp="$venv/.modelyard-installed-${extras:-base}"
 want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e "$spec"
+  echo "Installing modelyard into $venv (first run only)..." >&2
+  # The venv's own pip is recent enough (Python 3.11+); the build backend's warnings are noise.
+  PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -e "$spec"
   echo "$want" >"$stamp"
 fi

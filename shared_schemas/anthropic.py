@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.json_schema import SkipJsonSchema
 
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _TolerantRequest
+from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _Request
 
 
 class TextBlock(BaseModel):
@@ -67,7 +67,7 @@ class Message(BaseModel):
     content: str | list[ContentBlock]
 
 
-class MessagesRequest(_TolerantRequest):
+class MessagesRequest(_Request):
     model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
     messages: list[Message] = Field(min_length=1)
     max_tokens: int = Field(ge=1)
@@ -84,7 +84,7 @@ class MessagesRequest(_TolerantRequest):
     thinking: SkipJsonSchema[dict[str, Any] | None] = None
 
 
-class CountTokensRequest(_TolerantRequest):
+class CountTokensRequest(_Request):
     model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
     messages: list[Message] = Field(min_length=1)
     system: str | list[TextBlock] | None = None

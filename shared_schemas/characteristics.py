@@ -1,11 +1,13 @@
 """What a model is, read from its ``config.json``: family, shape, quantization, modality.
 
 Built by ``manager.hub.characteristics.extract_characteristics``; every field may be unknown.
+The context window is written under two names with one value: ``context_length`` and
+``max_position_embeddings`` (the name frontends built on mlx-manager's characteristics read).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class ModelCharacteristics(BaseModel):
@@ -44,3 +46,11 @@ class ModelCharacteristics(BaseModel):
     badges: list[str] = Field(
         default_factory=list, description='Short labels for display, e.g. ["Qwen", "4-bit"].'
     )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The context window under the name mlx-manager's frontends read; "
+        "always equal to `context_length`.",
+    )
+    @property
+    def max_position_embeddings(self) -> int | None:
+        return self.context_length

@@ -81,6 +81,8 @@ class FileStatus(StrEnum):
 
 
 DownloadFormat = Literal["mlx", "gguf"]
+MAX_ALLOW_PATTERNS = 64
+AllowPattern = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class DownloadRequest(BaseModel):
@@ -96,19 +98,26 @@ class DownloadRequest(BaseModel):
         description="Branch, tag or commit.",
         json_schema_extra={"pattern": _REVISION_SCHEMA_PATTERN},
     )
-    allow_patterns: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=64)] = (
-        Field(
-            default_factory=list,
-            description=(
-                "Glob patterns of the files to fetch (`*` matches across folders). Empty: the "
-                "defaults for the format (weights, config, tokenizer and templates for MLX; one "
-                "quantization for GGUF). Pickle files (.bin, .pt, .pth, .ckpt, .pkl) are only "
-                "fetched when a pattern names their extension."
-            ),
-        )
+    allow_patterns: Annotated[list[AllowPattern], Field(max_length=MAX_ALLOW_PATTERNS)] = Field(
+        default_factory=list,
+        description=(
+            "Glob patterns of the files to fetch (`*` matches across folders; at most 64 "
+            "patterns of at most 256 characters). Empty: the "
+            "defaults for the format (weights, config, tokenizer and templates for MLX; one "
+            "quantization for GGUF). Pickle files (.bin, .pt, .pth, .ckpt, .pkl) are only "
+            "fetched when a pattern names their extension."
+        ),
     )
     format: DownloadFormat | None = Field(
         default=None, description="Repository format; default: detected from the file list."
+    )
+    force: bool = Field(
+        default=False,
+        strict=True,
+        description=(
+            "Download even when the model's compatibility verdict is not `runs` (otherwise "
+            "409 `model_not_servable`); the job then records the verdict as its `warning`."
+        ),
     )
 
     @field_validator("model_id")
@@ -154,6 +163,13 @@ class DownloadJob(BaseModel):
     )
     eta_s: float | None = Field(default=None, description="Seconds left at the current speed.")
     error: ErrorBody | None = Field(default=None, description="Why the job failed.")
+    warning: ErrorBody | None = Field(
+        default=None,
+        description=(
+            "Why the model may not run here, recorded when the download was forced past its "
+            "compatibility verdict (`force: true`)."
+        ),
+    )
     created_at: float = Field(description="Unix time.")
     updated_at: float
     started_at: float | None = None

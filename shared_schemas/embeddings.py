@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _TolerantRequest
+from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _Request
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on the items of one request
 
@@ -14,7 +14,7 @@ Text = Annotated[str, Field(min_length=1)]
 TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
 
-class EmbeddingRequest(_TolerantRequest):
+class EmbeddingRequest(_Request):
     input: (
         Text
         | Annotated[list[Text], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
@@ -38,7 +38,7 @@ class EmbeddingRequest(_TolerantRequest):
         default="float",
         description="'base64': each vector as the base64 of its little-endian float32 bytes.",
     )
-    user: str | None = None
+    user: str | None = Field(default=None, description="Accepted and ignored.")
     keep_alive: float | None = Field(
         default=None,
         description="Extension: seconds to keep the model loaded after this request "

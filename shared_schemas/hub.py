@@ -124,6 +124,19 @@ class HubModelDetails(_Model):
     stale: bool = False
 
 
+class HubModelCard(_Model):
+    """A repository's model card (README.md) for display; render it as untrusted Markdown."""
+
+    id: str = Field(description="Canonical repository id.")
+    sha: str | None = Field(default=None, description="Commit the card was read from.")
+    markdown: str | None = Field(
+        default=None,
+        description="README.md without its YAML front matter, at most 256 KiB; null when the "
+        "repository has none.",
+    )
+    stale: bool = False
+
+
 class HubVariant(_Model):
     id: str = Field(description="Repository id of the quantized model.")
     format: VariantFormat

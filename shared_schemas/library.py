@@ -16,6 +16,7 @@ ModelSource = Literal["hub", "imported"]
 ModelFormat = Literal["mlx", "transformers", "gguf", "unknown"]
 WeightsKind = Literal["safetensors", "gguf", "pickle", "none"]
 ImportMode = Literal["link", "copy"]
+SkipReason = Literal["hidden", "linked_folder", "link_outside_source", "not_a_regular_file"]
 LibrarySort = Literal[
     "name", "-name", "size", "-size", "added", "-added", "last_used", "-last_used"
 ]
@@ -109,14 +110,52 @@ class ImportRequest(BaseModel):
     )
 
 
+class SkippedFile(BaseModel):
+    path: str = Field(description="Relative to the imported folder.")
+    reason: SkipReason = Field(
+        description=(
+            "hidden: a name starting with '.'; linked_folder: a symlink to a folder; "
+            "link_outside_source: a symlink whose target lies outside the folder (and, for a "
+            "Hugging Face snapshot, outside its repo's blobs); not_a_regular_file: a device, "
+            "pipe, socket or a link to nothing."
+        )
+    )
+
+
+class ImportedModel(LocalModel):
+    """The imported model, and what in the source folder was left out."""
+
+    skipped: list[SkippedFile] = Field(
+        default_factory=list,
+        description="Entries of the source that were not imported, and why.",
+    )
+
+
 class DeleteResult(BaseModel):
     id: str
+    dry_run: bool = Field(default=False, description="Nothing was removed: what would be.")
     unloaded: bool | None = Field(
-        description="Whether it was unloaded first; null when the inference server was down."
+        description="Whether it was unloaded first; null when the inference server was down "
+        "(and on a dry run)."
     )
     freed_bytes: int
     removed_revisions: list[str] = Field(default_factory=list)
-    removed_paths: list[str] = Field(default_factory=list)
+    removed_paths: list[str] = Field(
+        default_factory=list,
+        description="What was removed; always the model's own folder or paths inside it.",
+    )
+    kept_repos: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Other cached models holding one of the removed commits (a copy, a mirror, a "
+            "renamed repo); a delete leaves them as they are."
+        ),
+    )
+    kept_paths: list[str] = Field(
+        default_factory=list,
+        description="What the delete leaves in place: the folder or file an imported model "
+        "came from (linked or copied from there).",
+    )
 
 
 # ---- compatibility --------------------------------------------------------------------------

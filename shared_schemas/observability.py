@@ -3,7 +3,10 @@
 - ``X-Request-ID`` is accepted from the client (or generated), returned on the response,
   put in every log line of the request, and forwarded by the manager to the inference
   server so one request can be followed across both logs.
-- Logs are JSON, one line per event.
+- Logs are one line per event: human-readable in a terminal, JSON otherwise (or when the
+  process's ``LOG_FORMAT`` setting says so).
+- One access line per request (method, path, status, time) carries the request id; the query
+  string is left out, so nothing a client puts there is logged.
 - ``RequestMetrics`` counts requests by route template and status, with latency histograms,
   in a registry owned by the app (no global registry).
 """
@@ -14,6 +17,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -34,10 +38,27 @@ def current_request_id() -> str | None:
     return request_id_var.get()
 
 
+# Record attributes that are not extras: the standard ones, and uvicorn's copy of the message
+# with terminal colours in it.
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+ACCESS_LOGGER = "access"
+_QUIET_PATHS = frozenset({"/health", "/metrics"})
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in record.__dict__.items()
+        if key not in _RESERVED and not key.startswith("_")
+    }
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, extras."""
-
-    _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -54,18 +75,45 @@ class JSONFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in self._RESERVED and not key.startswith("_"):
-                entry[key] = value if isinstance(value, str | int | float | bool) else repr(value)
+        for key, value in _extras(record).items():
+            entry[key] = value if isinstance(value, str | int | float | bool) else repr(value)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str) -> None:
-    """JSON lines on stderr for the root logger and uvicorn's loggers."""
+class TextFormatter(logging.Formatter):
+    """``12:00:01.123 INFO  manager  message  key=value [request id]`` for people."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = (
+            f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {self._service}  "
+            f"{record.getMessage()}"
+        )
+        extras = _extras(record)
+        if extras:
+            line += "  " + " ".join(f"{key}={value}" for key, value in extras.items())
+        request_id = request_id_var.get()
+        if request_id:
+            line += f"  [{request_id}]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(service: str, level: str, log_format: str = "auto") -> None:
+    """Lines on stderr for the root logger and uvicorn's loggers: ``text`` for people,
+    ``json`` for machines, ``auto`` picks text when stderr is a terminal."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JSONFormatter(service))
+    text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
+    handler.setFormatter(TextFormatter(service) if text else JSONFormatter(service))
+    # uvicorn's access lines (which uvicorn re-enables) repeat the one access line we write.
+    handler.addFilter(lambda record: record.name != "uvicorn.access")
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -73,8 +121,6 @@ def configure_logging(service: str, level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # Access lines repeat what the request metrics and our own logs say.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # One line per outgoing HTTP request (proxy, Hub) is noise at INFO; failures are logged
     # by our own code with context. At DEBUG they stay.
     if root.level > logging.DEBUG:
@@ -172,6 +218,16 @@ class RequestContextMiddleware:
         finally:
             route = _route_template(scope)
             method = scope.get("method", "GET")
+            elapsed = time.perf_counter() - started
             self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(route, method).observe(elapsed)
+            path = scope.get("path", "")
+            logging.getLogger(ACCESS_LOGGER).log(
+                logging.DEBUG if path in _QUIET_PATHS else logging.INFO,
+                "%s %s %d %.1f ms",
+                method,
+                path,
+                status,
+                elapsed * 1000,
+            )
             request_id_var.reset(token)

@@ -1,46 +1,105 @@
 """OpenAI wire types: requests, responses, stream chunks, model list.
 
-Requests are tolerant readers: unknown fields are accepted and ignored (each field name is
-logged once), so new client versions keep working. Fields follow the order of the OpenAI
-reference.
+Requests are strict about what would change the answer: a field this server does not
+implement is refused (400 ``unsupported_parameter`` naming it), and so is a value it cannot
+honour (``n`` above 1, ``best_of``, ``suffix``...). Fields that cannot change the answer are
+accepted and ignored; ``IGNORED_FIELDS`` is the one list of them (documented in README).
+Message objects stay tolerant of what clients echo back from earlier answers (``refusal``,
+``annotations``...). Fields follow the order of the OpenAI reference.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shared_schemas.content import ImageURL, ImageURLContentPart
 
-logger = logging.getLogger(__name__)
-
 MAX_STOP_SEQUENCES = 4
 MAX_MODEL_ID_LENGTH = 256
+MAX_TOOLS = 128
+LOGIT_BIAS_LIMIT = 100.0
 # A model id: a Hub repo id ``org/name``, ``local/<name>``, or a bare name. Each part starts
 # with a letter or digit and never holds two dots in a row, so no id can climb out of a folder.
 # (No look-arounds: the same pattern runs in Python, in pydantic's Rust engine and in JSON Schema.)
 _ID_PART = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?"
 MODEL_ID_PATTERN = rf"^{_ID_PART}(?:/{_ID_PART})?$"
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# Request fields accepted and ignored, with why ignoring them cannot change the answer.
+IGNORED_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "user": "an end-user id for a provider's abuse monitoring",
+        "safety_identifier": "an end-user id for a provider's abuse monitoring",
+        "metadata": "tags for stored completions; nothing is stored",
+        "store": "asks a provider to store the completion; nothing is stored",
+        "service_tier": "a provider's processing tier; there is one here",
+        "prompt_cache_key": "a routing hint for a provider's prompt cache; the cache here "
+        "is automatic",
+    }
+)
 
 
-@functools.lru_cache(maxsize=256)
-def _log_unknown_field(model: str, field: str) -> None:
-    logger.info("ignoring unknown field %r in %s", field, model)
+def _unsupported(message: str) -> PydanticCustomError:
+    return PydanticCustomError("unsupported_parameter", message)
 
 
-class _TolerantRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) in ``value`` that is not valid Unicode."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _lone_surrogate(key, path) is not None:
+                return where
+            found = _lone_surrogate(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
+class _Request(BaseModel):
+    """A request body: unknown fields are refused (``extra_forbidden`` is answered as 400
+    ``unsupported_parameter``), and text must be valid Unicode (a lone surrogate such as
+    ``"\\ud800"`` cannot be tokenized)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _note_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in data:
-                if isinstance(key, str) and key not in cls.model_fields:
-                    _log_unknown_field(cls.__name__, key[:64])
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = _lone_surrogate(data, "")
+        if where is not None:
+            raise PydanticCustomError(
+                "invalid_unicode",
+                "{where}: the text holds a lone UTF-16 surrogate, which is not valid Unicode",
+                {"where": where[:200]},
+            )
         return data
 
 
@@ -71,11 +130,31 @@ ContentPart = Annotated[
 ]
 
 
+class FunctionCall(BaseModel):
+    """A call the model made: the function's name and its arguments as JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = Field(
+        default=None, description="Calls an assistant message made (earlier turns)."
+    )
+    tool_call_id: str | None = Field(
+        default=None, description="The call a tool message answers (required for role tool)."
+    )
 
     def text(self) -> str:
         if self.content is None:
@@ -88,6 +167,75 @@ class ChatMessage(BaseModel):
         if not isinstance(self.content, list):
             return []
         return [p.image_url for p in self.content if isinstance(p, ImageURLContentPart)]
+
+
+class FunctionDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="A JSON schema of the arguments (an object)."
+    )
+    strict: bool | None = Field(
+        default=None,
+        description=(
+            "Calls are always constrained to the schema when tool_choice is 'required' or "
+            "names a function; with 'auto', every call the model starts is."
+        ),
+    )
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class ToolChoiceFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"] = "function"
+    function: ToolChoiceFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class JSONSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(
+        default=None, alias="schema", description="The JSON schema the answer follows."
+    )
+    strict: bool | None = Field(
+        default=None, description="The output is always constrained to the schema."
+    )
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+
+
+class JSONObjectFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_object"]
+
+
+class JSONSchemaResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_schema"]
+    json_schema: JSONSchemaFormat
+
+
+ResponseFormat = Annotated[
+    TextFormat | JSONObjectFormat | JSONSchemaResponseFormat, Field(discriminator="type")
+]
 
 
 def _text_or_list(value: Any) -> str:
@@ -108,7 +256,28 @@ Prompt = Annotated[
 ]
 
 
-class _SamplingFields(_TolerantRequest):
+def _one_choice(n: int) -> int:
+    if n > 1:
+        raise _unsupported("n > 1 is not supported; send the request n times (they batch)")
+    return n
+
+
+def _bias_keys(bias: dict[str, float] | None) -> dict[str, float] | None:
+    if bias is None:
+        return None
+    for key in bias:
+        if not key.isdigit() or len(key) > 9:
+            raise ValueError(f"logit_bias keys are token ids (non-negative integers), not {key!r}")
+    return bias
+
+
+LogitBias = Annotated[
+    dict[str, Annotated[float, Field(ge=-LOGIT_BIAS_LIMIT, le=LOGIT_BIAS_LIMIT)]] | None,
+    AfterValidator(_bias_keys),
+]
+
+
+class _SamplingFields(_Request):
     """Fields shared by chat and legacy completions."""
 
     model: str | None = Field(
@@ -120,13 +289,29 @@ class _SamplingFields(_TolerantRequest):
         le=2.0,
         description="Applied with mlx-lm's repetition-style logits processor.",
     )
+    logit_bias: LogitBias = Field(
+        default=None,
+        max_length=1024,
+        description="Token id (as a string) -> bias from -100 to 100, added to its logit.",
+    )
     max_tokens: int | None = Field(default=None, ge=1)
-    n: int = Field(default=1, ge=1, le=1, description="Only n=1 is supported.")
+    n: Annotated[
+        int,
+        AfterValidator(_one_choice),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1}),
+    ] = Field(default=1, description="Only n=1 is supported; larger values are refused.")
     presence_penalty: float | None = Field(
         default=None,
         ge=-2.0,
         le=2.0,
         description="Applied with mlx-lm's presence logits processor.",
+    )
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        description=(
+            "json_object or json_schema: the output is constrained token by token to JSON "
+            "(that schema), with compact whitespace."
+        ),
     )
     seed: int | None = Field(
         default=None, description="Any integer; the server uses it modulo 2**64."
@@ -136,7 +321,10 @@ class _SamplingFields(_TolerantRequest):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    user: str | None = None
+    format: Literal["json"] | dict[str, Any] | None = Field(
+        default=None,
+        description="Ollama's field, a synonym of response_format: 'json' or a JSON schema.",
+    )
     keep_alive: float | None = Field(
         default=None,
         description=(
@@ -144,6 +332,13 @@ class _SamplingFields(_TolerantRequest):
             "(0 unloads it when the request ends)."
         ),
     )
+    # Accepted and ignored (IGNORED_FIELDS says why).
+    user: str | None = Field(default=None, description="Accepted and ignored.")
+    safety_identifier: str | None = Field(default=None, description="Accepted and ignored.")
+    metadata: dict[str, str] | None = Field(default=None, description="Accepted and ignored.")
+    store: bool | None = Field(default=None, description="Accepted and ignored.")
+    service_tier: str | None = Field(default=None, description="Accepted and ignored.")
+    prompt_cache_key: str | None = Field(default=None, description="Accepted and ignored.")
 
     def stop_list(self) -> list[str]:
         if self.stop is None:
@@ -159,6 +354,17 @@ class ChatCompletionRequest(_SamplingFields):
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: ToolChoice | None = Field(
+        default=None,
+        description=(
+            "auto (the default with tools), none (tools left out of the prompt), required or "
+            "a named function (both enforced by constrained decoding)."
+        ),
+    )
+    parallel_tool_calls: bool | None = Field(
+        default=None, description="false: at most one call per answer (default true)."
+    )
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -168,10 +374,44 @@ class ChatCompletionRequest(_SamplingFields):
         return [image for message in self.messages for image in message.images()]
 
 
+def _no_suffix(value: str | None) -> str | None:
+    if value:
+        raise _unsupported("suffix (fill in the middle) is not supported")
+    return value
+
+
+def _one_best(value: int | None) -> int | None:
+    if value is not None and value > 1:
+        raise _unsupported("best_of > 1 is not supported")
+    return value
+
+
+def _no_legacy_logprobs(value: int | None) -> int | None:
+    if value is not None:
+        raise _unsupported(
+            "logprobs on legacy completions is not supported; chat completions return them"
+        )
+    return value
+
+
 class CompletionRequest(_SamplingFields):
     prompt: Prompt = Field(description="A string (or a list holding exactly one string).")
+    best_of: Annotated[
+        int | None,
+        AfterValidator(_one_best),
+        WithJsonSchema(
+            {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1}, {"type": "null"}]}
+        ),
+    ] = Field(default=None, description="Only 1 is supported; larger values are refused.")
     echo: bool = False
-    suffix: str | None = None
+    logprobs: Annotated[
+        int | None, AfterValidator(_no_legacy_logprobs), WithJsonSchema({"type": "null"})
+    ] = Field(default=None, description="Not supported on legacy completions (refused).")
+    suffix: Annotated[
+        str | None,
+        AfterValidator(_no_suffix),
+        WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 0}, {"type": "null"}]}),
+    ] = Field(default=None, description="Not supported (refused when not empty).")
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
@@ -208,12 +448,13 @@ class ChoiceLogprobs(BaseModel):
     content: list[TokenLogprob] | None = None
 
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class ChatChoice(BaseModel):
@@ -233,9 +474,24 @@ class ChatCompletionResponse(BaseModel):
     system_fingerprint: str | None = None
 
 
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of a streamed call: index, id, type and name first, then argument text."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+
 class ChatDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChatChunkChoice(BaseModel):
@@ -272,7 +528,9 @@ class CompletionResponse(BaseModel):
     system_fingerprint: str | None = None
 
 
-ModelState = Literal["loaded", "loading", "not-loaded", "unknown"]
+#: ``not_visible_to_inference``: on the manager's disk, in a folder the inference server does
+#: not read (see ``GET /ready`` and ``GET /api/system`` on the manager).
+ModelState = Literal["loaded", "loading", "not-loaded", "unknown", "not_visible_to_inference"]
 ModelType = Literal["chat", "image", "speech", "embedding"]
 
 
@@ -292,6 +550,13 @@ class ModelCard(BaseModel):
     state: ModelState = "not-loaded"
     default: bool = False
     characteristics: dict[str, Any] | None = None
+    capabilities: list[str] | None = Field(
+        default=None,
+        description=(
+            "What the model can be asked for here, e.g. chat, completion, tools, json_schema, "
+            "logprobs (from its chat template and the server's features)."
+        ),
+    )
 
 
 class ModelList(BaseModel):

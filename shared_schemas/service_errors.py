@@ -5,12 +5,14 @@ Each process derives its own tree from ``ServiceError`` (setting ``src``) and ca
 
 - a ``ServiceError`` with its own status, code, details and headers;
 - a request validation error: 400 ``invalid_request`` with ``param`` naming the field (OpenAI
-  answers 400, so the official client raises ``BadRequestError``);
+  answers 400, so the official client raises ``BadRequestError``); 400
+  ``unsupported_parameter`` for a field the request model refuses;
 - a body that is not JSON: 400 ``invalid_json``; an unknown route or method: 404 / 405;
 - anything else: 500 ``internal_error`` with the traceback in the log, never in the response.
 
 ``JSONContentTypeMiddleware`` answers 415 ``unsupported_media_type`` to a request body that is
-not declared as JSON, before any route reads it.
+not declared as JSON, and ``BodyLimitMiddleware`` 413 ``PAYLOAD_TOO_LARGE`` to one over the
+cap, before any route reads it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_schemas.errors import ErrorSource, envelope, status_type
 
@@ -75,6 +77,11 @@ class ServiceError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
+# Validation errors answered as 400 ``unsupported_parameter``: a field the request model does
+# not know (``extra="forbid"``) or a value it refuses by name.
+UNSUPPORTED_ERROR_TYPES = frozenset({"extra_forbidden", "unsupported_parameter"})
+
+
 def _validation_param(loc: Iterable[Any]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
@@ -89,10 +96,15 @@ def validation_envelope(exc: RequestValidationError, src: ErrorSource) -> dict[s
         )
     param = _validation_param(first.get("loc", ()))
     message = str(first.get("msg", "invalid request"))
+    code = "invalid_request"
+    if first.get("type") in UNSUPPORTED_ERROR_TYPES:
+        code = "unsupported_parameter"
+        if first.get("type") == "extra_forbidden":
+            message = "this server does not support this parameter"
     if param:
         message = f"{param}: {message}"
     details = {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]}
-    return envelope(message, code="invalid_request", param=param, src=src, details=details)
+    return envelope(message, code=code, param=param, src=src, details=details)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -163,19 +175,19 @@ async def send_envelope(
 
 
 class BearerAuthMiddleware:
-    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>`` (or
-    ``x-api-key: <token>``, as Anthropic's clients send it).
+    """Every HTTP route but ``open_paths`` needs ``Authorization: Bearer <token>``, or
+    ``x-api-key: <token>`` (the header Anthropic's clients send).
 
-    The comparison is constant-time; the token is never logged. CORS preflights (``OPTIONS``
-    with ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
+    The scheme matches in any case (``bearer`` too, RFC 7235); the token comparison is
+    constant-time; the token is never logged. CORS preflights (``OPTIONS`` with
+    ``Access-Control-Request-Method``) pass, so browsers can ask before they send it.
     """
 
     def __init__(
         self, app: ASGIApp, *, token: str, src: ErrorSource, open_paths: Iterable[str]
     ) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
-        self._prefix = b"Bearer "
+        self._token = token.encode()
         self._src: ErrorSource = src
         self._open = frozenset(open_paths)
 
@@ -184,25 +196,31 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = b""
-        api_key = b""
+        api_key: bytes | None = None
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 supplied = value
-            elif name == b"x-api-key":  # how Anthropic's clients send the token
+            elif name == b"x-api-key":
                 api_key = value
-        if hmac.compare_digest(supplied, self._expected) or (
-            api_key and hmac.compare_digest(self._prefix + api_key, self._expected)
+        # The scheme is case-insensitive (RFC 7235), the credentials are compared exactly.
+        scheme, _, credentials = supplied.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(
+            credentials.lstrip(b" "), self._token
         ):
             await self.app(scope, receive, send)
             return
-        supplied = supplied or api_key
-        message = "missing bearer token" if not supplied else "invalid bearer token"
+        if api_key is not None and hmac.compare_digest(api_key, self._token):
+            await self.app(scope, receive, send)
+            return
+        message = "missing bearer token" if not (supplied or api_key) else "invalid bearer token"
         body = envelope(
             message,
             type="authentication_error",
             code="INVALID_TOKEN",
             src=self._src,
-            resolution_steps=["Send the header 'Authorization: Bearer <token>'."],
+            resolution_steps=[
+                "Send the header 'Authorization: Bearer <token>' (or 'x-api-key: <token>')."
+            ],
         )
         await send_envelope(send, 401, body, {"WWW-Authenticate": "Bearer"})
 
@@ -266,3 +284,63 @@ def _is_preflight(scope: Scope) -> bool:
     if scope.get("method") != "OPTIONS":
         return False
     return any(name == b"access-control-request-method" for name, _ in scope.get("headers", []))
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``limit`` bytes with 413 in the envelope, by ``Content-Length`` or by
+    counting as they come (chunked). ``setting`` names the variable that raises the cap."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, src: ErrorSource, setting: str) -> None:
+        self.app = app
+        self.limit = limit
+        self._src: ErrorSource = src
+        self._setting = setting
+
+    def _too_large(self) -> dict[str, Any]:
+        return envelope(
+            f"the request body is larger than {self.limit} bytes",
+            type=status_type(413),
+            code="PAYLOAD_TOO_LARGE",
+            src=self._src,
+            details={"limit_bytes": self.limit},
+            resolution_steps=[f"Send a smaller request or raise {self._setting}."],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await send_envelope(send, 413, self._too_large())
+                return
+        received = 0
+        refused = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not refused:
+                    refused = True
+                    if not started:
+                        await send_envelope(send, 413, self._too_large())
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            # The route saw the body end early (a disconnect) after we refused it.
+            if not refused:
+                raise

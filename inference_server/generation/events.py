@@ -46,7 +46,8 @@ class Job:
 
     The handler owns ``queue`` (read on the event loop); the worker only appends to it
     through ``loop.call_soon_threadsafe``. ``cancelled`` is set by the handler and read by
-    the worker between steps.
+    the worker between steps. ``constraint`` is a logits processor that keeps the output
+    inside a grammar (``grammar.GrammarProcessor``); the worker applies it last.
     """
 
     model_id: str
@@ -55,6 +56,7 @@ class Job:
     params: SamplingParams
     stop: list[str]
     loop: asyncio.AbstractEventLoop
+    constraint: Any = None
     queue: asyncio.Queue[list[Event]] = field(default_factory=asyncio.Queue)
     cancelled: bool = False
     uid: int | None = None

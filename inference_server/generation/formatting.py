@@ -14,6 +14,7 @@ from typing import Any
 from inference_server.errors import InferenceError, ModelLoadError
 from inference_server.generation.events import Delta, Done, Failed
 from inference_server.generation.service import Generation
+from inference_server.generation.tools import ParsedCall, ToolCallScanner
 from shared_schemas.openai import (
     AssistantMessage,
     ChatChoice,
@@ -21,8 +22,10 @@ from shared_schemas.openai import (
     ChoiceLogprobs,
     CompletionChoice,
     CompletionResponse,
+    FunctionCall,
     PromptTokensDetails,
     TokenLogprob,
+    ToolCall,
     Usage,
 )
 
@@ -62,20 +65,41 @@ async def collect(generation: Generation) -> tuple[str, Done, list[dict[str, Any
     raise ModelLoadError("generation ended without a result")  # pragma: no cover
 
 
+def finish_reason(done: Done, calls: int) -> str:
+    """``tool_calls`` when the answer ended by itself after making calls."""
+    return "tool_calls" if calls and done.finish_reason == "stop" else done.finish_reason
+
+
+def _message(generation: Generation, text: str, done: Done) -> tuple[AssistantMessage, str]:
+    if generation.tools is None:
+        return AssistantMessage(content=text), done.finish_reason
+    scanner = generation.tools.scanner()
+    content = scanner.feed(text).text + scanner.finish().text
+    calls = [
+        ToolCall(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments))
+        for c in scanner.calls
+    ]
+    message = AssistantMessage(
+        content=content if content or not calls else None, tool_calls=calls or None
+    )
+    return message, finish_reason(done, len(calls))
+
+
 async def chat_response(generation: Generation, want_logprobs: bool) -> ChatCompletionResponse:
     text, done, logprobs = await collect(generation)
     choice_logprobs = None
     if want_logprobs:
         choice_logprobs = ChoiceLogprobs(content=[TokenLogprob(**lp) for lp in logprobs])
+    message, reason = _message(generation, text, done)
     return ChatCompletionResponse(
         id=generation.id,
         created=generation.created,
         model=generation.model,
         choices=[
             ChatChoice(
-                message=AssistantMessage(content=text),
+                message=message,
                 logprobs=choice_logprobs,
-                finish_reason=done.finish_reason,
+                finish_reason=reason,
             )
         ],
         usage=_usage(done),
@@ -93,6 +117,11 @@ async def completion_response(generation: Generation, echo_text: str | None) -> 
         choices=[CompletionChoice(text=text, finish_reason=done.finish_reason)],
         usage=_usage(done),
     )
+
+
+def _call_frames(frames: _Frames, scanner: ToolCallScanner, calls: list[ParsedCall]) -> list[str]:
+    first = len(scanner.calls) - len(calls)
+    return [frames.tool_call(first + i, call) for i, call in enumerate(calls)]
 
 
 class _Frames:
@@ -124,6 +153,23 @@ class _Frames:
             choice = f'{{"index":0,"text":{body},"logprobs":null,'
         return self.frame(choice + '"finish_reason":null}')
 
+    def tool_call(self, index: int, call: ParsedCall) -> str:
+        """Two frames: the call's index, id, type and name, then its arguments."""
+        head = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        args = {"index": index, "function": {"arguments": call.arguments}}
+        return "".join(
+            self.frame(
+                f'{{"index":0,"delta":{{"tool_calls":[{json.dumps(part)}]}},'
+                '"logprobs":null,"finish_reason":null}'
+            )
+            for part in (head, args)
+        )
+
     def role(self) -> str:
         return self.frame(
             '{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}'
@@ -151,6 +197,7 @@ async def stream_frames(
 ) -> AsyncIterator[bytes]:
     """SSE frames for one generation; cancels the job if the client goes away."""
     frames = _Frames(generation, chat=chat, include_usage=include_usage)
+    scanner = generation.tools.scanner() if chat and generation.tools is not None else None
     try:
         first = frames.role() if chat else (frames.content(echo_text, None) if echo_text else "")
         if first:
@@ -162,10 +209,23 @@ async def stream_frames(
             out: list[str] = []
             for event in batch:
                 if isinstance(event, Delta):
-                    if event.text or event.logprobs:
-                        out.append(frames.content(event.text, event.logprobs))
+                    if scanner is None:
+                        if event.text or event.logprobs:
+                            out.append(frames.content(event.text, event.logprobs))
+                        continue
+                    scanned = scanner.feed(event.text)
+                    if scanned.text or event.logprobs:
+                        out.append(frames.content(scanned.text, event.logprobs))
+                    out.extend(_call_frames(frames, scanner, scanned.calls))
                 elif isinstance(event, Done):
-                    out.append(frames.finish(event.finish_reason))
+                    reason = event.finish_reason
+                    if scanner is not None:
+                        rest = scanner.finish()
+                        if rest.text:
+                            out.append(frames.content(rest.text, None))
+                        out.extend(_call_frames(frames, scanner, rest.calls))
+                        reason = finish_reason(event, len(scanner.calls))
+                    out.append(frames.finish(reason))
                     if include_usage:
                         out.append(frames.usage(event))
                     out.append("data: [DONE]\n\n")

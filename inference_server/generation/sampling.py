@@ -24,6 +24,7 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     top_logprobs: int | None = None  # None: no logprobs; 0..20: how many alternatives
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
 
     @property
     def greedy(self) -> bool:
@@ -36,6 +37,7 @@ class SamplingParams:
         top_logprobs = None
         if logprobs:
             top_logprobs = getattr(request, "top_logprobs", None) or 0
+        bias = getattr(request, "logit_bias", None) or {}
         return cls(
             temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
             top_p=DEFAULT_TOP_P if top_p is None else float(top_p),
@@ -44,6 +46,7 @@ class SamplingParams:
             presence_penalty=float(request.presence_penalty or 0.0),
             frequency_penalty=float(request.frequency_penalty or 0.0),
             top_logprobs=top_logprobs,
+            logit_bias=tuple(sorted((int(k), float(v)) for k, v in bias.items())),
         )
 
 
@@ -76,11 +79,12 @@ def make_sampler(params: SamplingParams) -> Sampler | None:
 
 
 def make_processors(params: SamplingParams) -> list[LogitsProcessor]:
-    if not params.presence_penalty and not params.frequency_penalty:
+    if not params.presence_penalty and not params.frequency_penalty and not params.logit_bias:
         return []
     from mlx_lm.sample_utils import make_logits_processors
 
     processors: list[LogitsProcessor] = make_logits_processors(
+        logit_bias=dict(params.logit_bias) or None,
         presence_penalty=params.presence_penalty or None,
         presence_context_size=PENALTY_CONTEXT,
         frequency_penalty=params.frequency_penalty or None,

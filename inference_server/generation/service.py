@@ -2,6 +2,13 @@
 
 ``Generation`` holds a ready model (so it cannot be evicted), the submitted job, and the
 event stream; routes format that stream as SSE or collect it into one response.
+
+Starting a job: the request's schemas are checked (before any model loads), the model is
+made ready, tools are checked against its chat template (400 ``tools_not_supported`` when
+it has no tool-call format; tool results and earlier calls in the messages count too), the
+prompt is rendered and tokenized in a thread (after a cheap length bound), and the grammar
+constraint, if any, is compiled in a thread. ``tool_choice`` ``required`` or a named function
+needs a family whose call syntax the server can constrain; others are refused by name.
 """
 
 from __future__ import annotations
@@ -9,27 +16,101 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from inference_server.errors import BadRequestError, ContextLengthExceededError, ModelNotFoundError
+from inference_server.errors import (
+    BadRequestError,
+    ContextLengthExceededError,
+    ModelNotFoundError,
+    ToolsNotSupportedError,
+    UnsupportedParameterError,
+)
+from inference_server.generation import prepare
+from inference_server.generation.constraints import (
+    CONSTRAINED_FAMILIES,
+    OutputPlan,
+    check_request,
+    plan_output,
+)
 from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
 from inference_server.generation.sampling import SamplingParams
-from inference_server.generation.worker import MLXWorker
+from inference_server.generation.tools import (
+    ToolCallScanner,
+    ToolFormat,
+    template_messages,
+    tool_format,
+)
+from inference_server.generation.worker import MLXWorker, Runtime
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
 from inference_server.settings import InferenceSettings
 from inference_server.vision.images import image_limits, load_images
-from inference_server.vision.runtime import chat_messages, prepare_prompt
+from inference_server.vision.runtime import chat_messages, prepare_images, render_prompt
 from shared_schemas.openai import ChatCompletionRequest, CompletionRequest
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """How to read the calls out of a generation's text."""
+
+    fmt: ToolFormat
+    tools: list[dict[str, Any]] | None
+    parallel: bool
+
+    def scanner(self) -> ToolCallScanner:
+        return ToolCallScanner(self.fmt, self.tools, parallel=self.parallel)
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A chat request's conversation as chat templates read it, with its tools."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    chars: int  # the text's length, for the bound checked before tokenizing
+    uses_tools: bool  # tools offered, or calls and results in the messages
+
+    @classmethod
+    def of(cls, request: ChatCompletionRequest, plan: OutputPlan) -> ChatPrompt:
+        tools = plan.tools.tools if plan.tools is not None else None
+        chars = sum(len(m.text()) for m in request.messages)
+        chars += sum(
+            len(c.function.arguments) for m in request.messages for c in m.tool_calls or ()
+        )
+        chars += len(json.dumps(tools)) if tools else 0
+        return cls(
+            messages=template_messages(request.messages),
+            tools=tools,
+            chars=chars,
+            uses_tools=tools is not None
+            or any(m.tool_calls or m.role == "tool" for m in request.messages),
+        )
+
+    def encode(self, tokenizer: Any) -> list[int]:
+        ids = tokenizer.apply_chat_template(
+            self.messages, tools=self.tools, add_generation_prompt=True
+        )
+        return list(ids)
+
+
+@dataclass(frozen=True)
+class VisionInputs:
+    """What a vision-language model's processor needs: the conversation with an image part
+    where each image goes, the tools, and the decoded images."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    images: list[Any]
 
 
 @dataclass
@@ -41,6 +122,7 @@ class Generation:
     worker: MLXWorker
     stack: AsyncExitStack
     metrics: InferenceMetrics
+    tools: ToolUse | None = None
     started: float = field(default_factory=time.perf_counter)
     _waiting_first: bool = True
 
@@ -110,26 +192,44 @@ class GenerationService:
         return model_id
 
     async def start_chat(self, request: ChatCompletionRequest) -> Generation:
+        check_request(request)
+        plan = plan_output(request)
+        chat = ChatPrompt.of(request, plan)
+        vision = await self._vision_inputs(request, chat)
         params = SamplingParams.from_request(request, logprobs=request.logprobs)
-        vision = await self._vision_inputs(request)
         return await self._start(
-            request, _chat_tokenizer(request), params, request.token_limit(), "chatcmpl", vision
+            request,
+            chat.encode,
+            params,
+            request.token_limit(),
+            "chatcmpl",
+            plan=plan,
+            prompt_chars=chat.chars,
+            uses_tools=chat.uses_tools,
+            vision=vision,
         )
 
     async def count_chat_tokens(self, request: ChatCompletionRequest) -> int:
-        """The prompt tokens a chat request would take (the model is loaded to count them)."""
-        vision = await self._vision_inputs(request)
+        """The prompt tokens a chat request would take, images and tools included (the model
+        is loaded to count them, as for a generation)."""
+        check_request(request)
+        plan = plan_output(request)
+        chat = ChatPrompt.of(request, plan)
+        vision = await self._vision_inputs(request, chat)
         model_id = self.model_id(request.model)
         self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
         async with self._pool.use(model_id, keep_alive=request.keep_alive) as slot:
-            prompt, _ = await self._prompt(slot, _chat_tokenizer(request), vision)
+            _tool_use(slot.runtime, model_id, plan, chat.uses_tools)
+            prompt, _ = await self._prompt(
+                slot, chat.encode, vision, prompt_chars=chat.chars, param="messages"
+            )
         return len(prompt)
 
     async def _vision_inputs(
-        self, request: ChatCompletionRequest
-    ) -> tuple[list[dict[str, Any]], list[Any]] | None:
-        """For a vision-language model: the conversation and its decoded images; else None
-        (and a request with images is refused)."""
+        self, request: ChatCompletionRequest, chat: ChatPrompt
+    ) -> VisionInputs | None:
+        """For a vision-language model: the conversation with its image parts and the decoded
+        images; else None (and a request with images is refused)."""
         model_id = self.model_id(request.model)
         refs = request.images()
         if await self._pool.kind_of(model_id) != ModelKind.VISION:
@@ -142,25 +242,39 @@ class GenerationService:
                 )
             return None
         images = await load_images(refs, image_limits(self._settings))
-        return chat_messages(request), images
+        return VisionInputs(chat_messages(request, chat.messages), chat.tools, images)
 
     async def start_completion(self, request: CompletionRequest) -> Generation:
+        check_request(request)
         text = request.prompt_text()
 
-        def tokenize(tokenizer: Any) -> list[int]:
+        def encode(tokenizer: Any) -> list[int]:
             return list(tokenizer.encode(text))
 
         params = SamplingParams.from_request(request)
-        return await self._start(request, tokenize, params, request.token_limit(), "cmpl")
+        return await self._start(
+            request,
+            encode,
+            params,
+            request.token_limit(),
+            "cmpl",
+            plan=plan_output(request),
+            prompt_chars=len(text),
+            uses_tools=False,
+        )
 
     async def _start(
         self,
         request: ChatCompletionRequest | CompletionRequest,
-        tokenize: Any,
+        encode: Callable[[Any], list[int]],
         params: SamplingParams,
         max_tokens: int | None,
         prefix: str,
-        vision: tuple[list[dict[str, Any]], list[Any]] | None = None,
+        *,
+        plan: OutputPlan,
+        prompt_chars: int,
+        uses_tools: bool,
+        vision: VisionInputs | None = None,
     ) -> Generation:
         model_id = self.model_id(request.model)
         cap = self._settings.max_tokens_cap
@@ -170,16 +284,30 @@ class GenerationService:
                 param="max_tokens",
                 code="max_tokens_exceeded",
             )
+        await asyncio.to_thread(prepare.check_plan, plan)
         self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(
                 self._pool.use(model_id, keep_alive=request.keep_alive)
             )
-            prompt, media = await self._prompt(slot, tokenize, vision)
+            runtime: Runtime = slot.runtime
+            tool_use = _tool_use(runtime, model_id, plan, uses_tools)
+            _check_logit_bias(params, runtime)
+            prompt, media = await self._prompt(
+                slot,
+                encode,
+                vision,
+                prompt_chars=prompt_chars,
+                param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
+            )
             if not prompt:
                 raise BadRequestError("the prompt is empty", param="prompt")
             limit = self._token_budget(slot, len(prompt), max_tokens)
+            constraint = None
+            if plan.schema is not None or plan.tools is not None:
+                fmt = tool_use.fmt if tool_use is not None else None
+                constraint = await asyncio.to_thread(prepare.constraint, runtime, plan, fmt)
             job = Job(
                 model_id=model_id,
                 prompt=prompt,
@@ -187,6 +315,7 @@ class GenerationService:
                 params=params,
                 stop=request.stop_list(),
                 loop=asyncio.get_running_loop(),
+                constraint=constraint,
                 media=media,
             )
             generation = Generation(
@@ -197,6 +326,7 @@ class GenerationService:
                 worker=self._worker,
                 stack=stack,
                 metrics=self._metrics,
+                tools=tool_use if plan.tools is not None else None,
             )
             self._metrics.queue_depth.inc()
             self._worker.submit(job)
@@ -206,14 +336,57 @@ class GenerationService:
         return generation
 
     async def _prompt(
-        self, slot: Slot, tokenize: Any, vision: tuple[list[dict[str, Any]], list[Any]] | None
+        self,
+        slot: Slot,
+        encode: Callable[[Any], list[int]],
+        vision: VisionInputs | None,
+        *,
+        prompt_chars: int,
+        param: str,
     ) -> tuple[list[int], Any]:
-        """The prompt's token ids, and the image inputs of a vision-language model."""
-        if vision is not None and slot.runtime.multimodal:
-            prepare = functools.partial(prepare_prompt, slot.runtime, *vision)
-            prompt, media = await self._worker.call(prepare)
-            return prompt, media
-        return tokenize(slot.runtime.tokenizer), None
+        """The prompt's token ids, and the image inputs of a vision-language model.
+
+        A vision-language model's prompt is rendered by its processor's template; its images
+        are prepared on the MLX worker (the processor makes MLX arrays of them), after the
+        same length bound as any other prompt.
+        """
+        runtime: Runtime = slot.runtime
+        if vision is None or not runtime.multimodal:
+            prompt = await asyncio.to_thread(
+                prepare.tokenize,
+                runtime,
+                encode,
+                prompt_chars=prompt_chars,
+                context_length=slot.context_length,
+                param=param,
+            )
+            return prompt, None
+        text = await asyncio.to_thread(render_prompt, runtime, vision.messages, vision.tools)
+        if not vision.images:
+
+            def encode_text(tokenizer: Any) -> list[int]:
+                return list(tokenizer.encode(text, add_special_tokens=False))
+
+            prompt = await asyncio.to_thread(
+                prepare.tokenize,
+                runtime,
+                encode_text,
+                prompt_chars=prompt_chars,
+                context_length=slot.context_length,
+                param=param,
+            )
+            return prompt, None
+        await asyncio.to_thread(
+            prepare.check_length,
+            runtime,
+            prompt_chars=prompt_chars,
+            context_length=slot.context_length,
+            param=param,
+        )
+        prompt, media = await self._worker.call(
+            functools.partial(prepare_images, runtime, text, vision.images)
+        )
+        return prompt, media
 
     @staticmethod
     def _refuse_embedding(model_id: str, kind: ModelKind) -> None:
@@ -249,19 +422,45 @@ class GenerationService:
         return min(wanted, room)
 
 
-def _role(role: str) -> str:
-    return "system" if role == "developer" else role
+def _tool_use(
+    runtime: Runtime, model_id: str, plan: OutputPlan, uses_tools: bool
+) -> ToolUse | None:
+    """How this model writes calls; refuses tools it has no format for (see the module doc)."""
+    if not uses_tools:
+        return None
+    fmt = tool_format(runtime.tokenizer)
+    if fmt is None:
+        raise ToolsNotSupportedError(
+            f"The model '{model_id}' has no tool-call format in its chat template, so it "
+            "cannot be given tools, tool calls or tool results",
+            param="tools",
+            resolution_steps=["Use a model whose chat template supports tools."],
+        )
+    tools = plan.tools
+    if tools is not None and tools.mode != "auto" and fmt.family not in CONSTRAINED_FAMILIES:
+        raise UnsupportedParameterError(
+            f"tool_choice '{tools.named or tools.mode}' needs constrained decoding of the "
+            f"'{fmt.family}' tool-call format, which this server does not have (it has "
+            f"{', '.join(sorted(CONSTRAINED_FAMILIES))}); use tool_choice 'auto'",
+            param="tool_choice",
+        )
+    if tools is not None and plan.schema is not None and fmt.family not in CONSTRAINED_FAMILIES:
+        raise UnsupportedParameterError(
+            f"{plan.schema_param} together with tools needs constrained decoding of the "
+            f"'{fmt.family}' tool-call format, which this server does not have",
+            param=plan.schema_param,
+        )
+    return ToolUse(fmt, tools.tools if tools else None, tools.parallel if tools else True)
 
 
-def _chat_tokenizer(request: ChatCompletionRequest) -> Any:
-    """A function of the model's tokenizer giving the prompt's token ids (chat template)."""
-    messages = [{"role": _role(m.role), "content": m.text()} for m in request.messages]
-
-    def tokenize(tokenizer: Any) -> list[int]:
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        return list(ids)
-
-    return tokenize
+def _check_logit_bias(params: SamplingParams, runtime: Runtime) -> None:
+    vocab = runtime.vocab_size
+    for token, _bias in params.logit_bias:
+        if token >= vocab:
+            raise BadRequestError(
+                f"logit_bias names token {token}; this model's tokens are 0 to {vocab - 1}",
+                param="logit_bias",
+            )
 
 
 async def unless_disconnected(

@@ -52,7 +52,12 @@ def _compute_dtype(model: Any) -> str | None:
 
 @dataclass
 class Runtime:
-    """A loaded model and its batch."""
+    """A loaded model and its batch.
+
+    ``tokenizer_lock`` serialises the tokenizer's use off the event loop (a fast tokenizer
+    must not be used by two threads at once); ``grammars`` and ``max_token_chars`` are
+    filled on first use, under that lock.
+    """
 
     model_id: str
     model: Any
@@ -62,6 +67,9 @@ class Runtime:
     compute_dtype: str | None = None
     jobs: dict[int, _JobState] = field(default_factory=dict)
     tokens_generated: int = 0
+    tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)
+    grammars: Any = None
+    max_token_chars: int | None = None
     # Vision-language models (inference_server/vision): the image processor, and how to
     # build a fresh generator after a failed step; their jobs carry ``media``.
     processor: Any = None
@@ -70,6 +78,13 @@ class Runtime:
     @property
     def multimodal(self) -> bool:
         return self.processor is not None
+
+    @property
+    def vocab_size(self) -> int:
+        """Logits per step: the model's vocabulary (may exceed the tokenizer's)."""
+        args = getattr(self.model, "args", None)
+        size = getattr(args, "vocab_size", None)
+        return int(size) if isinstance(size, int) and size > 0 else len(self.tokenizer)
 
     @property
     def busy(self) -> bool:
@@ -290,7 +305,7 @@ class MLXWorker:
         media = {"media": [job.media]} if runtime.multimodal else {}
         try:
             sampler = make_sampler(job.params)
-            processors = make_processors(job.params)
+            processors = _processors(job)
             cache, rest = self._cached_prefix(runtime, job.prompt)
             job.cached_tokens = len(job.prompt) - len(rest)
             (uid,) = runtime.generator.insert(
@@ -328,7 +343,7 @@ class MLXWorker:
 
         try:
             sampler = make_sampler(job.params)
-            processors = make_processors(job.params)
+            processors = _processors(job)
             cache, rest = self._cached_prefix(runtime, job.prompt)
             job.cached_tokens = len(job.prompt) - len(rest)
             if cache is None:
@@ -499,6 +514,14 @@ class MLXWorker:
         for loop, batch in outbox.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
                 loop.call_soon_threadsafe(_deliver, batch)
+
+
+def _processors(job: Job) -> list[Any]:
+    """The job's logits processors; its grammar constraint last, so nothing undoes a mask."""
+    processors: list[Any] = make_processors(job.params)
+    if job.constraint is not None:
+        processors.append(job.constraint)
+    return processors
 
 
 def _finalize(state: _JobState) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from inference_server.generation.features import model_capabilities
 from inference_server.pool.kinds import ModelKind, classify
-from inference_server.pool.resolve import find_model_path, hub_cache_dir, list_local_model_ids
+from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
 from shared_schemas.openai import ModelCard, ModelState, ModelType
 from shared_schemas.pool import SlotInfo, SlotState
@@ -18,26 +20,32 @@ _STATE: dict[SlotState, ModelState] = {
 }
 
 
-def _describe(model_id: str, settings: InferenceSettings) -> tuple[int | None, ModelType]:
-    """The model's context length and type (``embedding`` or ``chat``) from its folder."""
-    path = find_model_path(model_id, hub_cache_dir(settings.hf_cache_dir), settings.models_dirs)
+def _describe(path: Path | None) -> tuple[int | None, ModelType, list[str] | None]:
+    """The model's context length, type (``embedding`` or ``chat``) and capabilities, from its
+    folder: an embedding model serves ``embeddings`` only; a model mlx-vlm loads also takes
+    images (``vision``)."""
     if path is None:
-        return None, "chat"
+        return None, "chat", None
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return None, "chat"
+        config = None
     if not isinstance(config, dict):
-        return None, "chat"
-    kind: ModelType = "embedding" if classify(path, config) == ModelKind.EMBEDDING else "chat"
+        return None, "chat", model_capabilities(path)
+    kind = classify(path, config)
     value = config.get("max_position_embeddings")
     length = value if isinstance(value, int) and not isinstance(value, bool) else None
-    return length, kind
+    if kind == ModelKind.EMBEDDING:
+        return length, "embedding", ["embeddings"]
+    capabilities = model_capabilities(path)
+    if kind == ModelKind.VISION:
+        capabilities.append("vision")
+    return length, "chat", capabilities
 
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:
     """Loaded models first, then every loadable model on disk (runs off the event loop)."""
-    cache = hub_cache_dir(settings.hf_cache_dir)
+    cache = settings.hf_cache_dir
     ids = list_local_model_ids(cache, settings.models_dirs)
     status = {s.id: s for s in slots}
     ordered = [i for i in status if i not in ids] + ids
@@ -47,7 +55,9 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
     for model_id in ordered:
         slot = status.get(model_id)
         state: ModelState = _STATE[slot.state] if slot else "not-loaded"
-        context_length, kind = _describe(model_id, settings)
+        context_length, kind, capabilities = _describe(
+            find_model_path(model_id, cache, settings.models_dirs)
+        )
         cards.append(
             ModelCard(
                 id=model_id,
@@ -58,6 +68,7 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
                 type=kind,
                 state=state,
                 default=model_id == settings.default_model,
+                capabilities=capabilities,
             )
         )
     return cards

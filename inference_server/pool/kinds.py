@@ -6,11 +6,12 @@
 - ``vision``: a ``vision_config`` whose ``model_type`` ``mlx-vlm`` implements.
 - ``chat``: everything else, through mlx-lm.
 
-Support checks look for the implementing module without importing it.
+Support checks read the libraries' ``models`` folders without importing them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from enum import StrEnum
@@ -49,13 +50,60 @@ def normalized_type(config: dict[str, Any]) -> str:
     return model_type.replace("-", "_").lower() if isinstance(model_type, str) else ""
 
 
-def _module_exists(package: str, name: str) -> bool:
-    if not re.fullmatch(r"[a-z0-9_]+", name):
-        return False
+def _models_folder(package: str) -> Path | None:
+    """The ``models`` folder of an installed package, found without importing it (importing
+    mlx-vlm or mlx-embeddings pulls in transformers: seconds, and the GIL meanwhile)."""
     try:
-        return importlib.util.find_spec(f"{package}.{name}") is not None
-    except ImportError:  # the package itself is missing
+        spec = importlib.util.find_spec(package)  # a top-level name: nothing is imported
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+# ``class Model`` in a module, or ``Model`` imported by a package's ``__init__.py`` (on one
+# line, or alone on a line of a parenthesised import).
+_MODEL = re.compile(r"^class Model\b|^from \S+ import [^\n(]*\bModel\b|^\s+Model,?\s*$", re.M)
+
+
+def _defines_model(source: Path) -> bool:
+    try:
+        return _MODEL.search(source.read_text(errors="replace")) is not None
+    except OSError:
         return False
+
+
+@functools.lru_cache(maxsize=4)
+def _library_model_types(package: str) -> frozenset[str]:
+    """The model types a library's ``models`` folder implements: its modules and packages
+    that define or export ``Model`` (helpers such as ``base`` or ``cache`` do not)."""
+    folder = _models_folder(package)
+    if folder is None:
+        return frozenset()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return frozenset()
+    types = set()
+    for entry in entries:
+        name = entry.name.removesuffix(".py")
+        if not re.fullmatch(r"[a-z0-9_]+", name) or name.startswith("_"):
+            continue
+        source = entry / "__init__.py" if entry.is_dir() else entry
+        if (entry.is_dir() or entry.suffix == ".py") and _defines_model(source):
+            types.add(name)
+    return frozenset(types)
+
+
+def embedding_model_types() -> frozenset[str]:
+    """The model types ``mlx-embeddings`` loads (read from its files, once)."""
+    return _library_model_types("mlx_embeddings")
+
+
+def vision_model_types() -> frozenset[str]:
+    """The model types ``mlx-vlm`` loads (read from its files, once)."""
+    return _library_model_types("mlx_vlm")
 
 
 def has_sentence_transformers_files(path: Path) -> bool:
@@ -67,11 +115,11 @@ def is_encoder(config: dict[str, Any]) -> bool:
 
 
 def mlx_embeddings_supports(model_type: str) -> bool:
-    return _module_exists("mlx_embeddings.models", model_type)
+    return model_type in embedding_model_types()
 
 
 def mlx_vlm_supports(model_type: str) -> bool:
-    return _module_exists("mlx_vlm.models", model_type)
+    return model_type in vision_model_types()
 
 
 def classify(path: Path, config: dict[str, Any]) -> ModelKind:

@@ -258,6 +258,7 @@ class ModelPool:
 
     async def _unload_locked(self, slot: Slot) -> None:
         slot.state = SlotState.UNLOADING
+        started, freed = time.perf_counter(), slot.memory_bytes
         slot.ready = asyncio.get_running_loop().create_future()
         held = [slot.runtime]
         slot.runtime = None  # the worker must drop the last reference so memory is freed
@@ -269,7 +270,8 @@ class ModelPool:
             self._metrics.unloads.labels(slot.id).inc()
             with contextlib.suppress(KeyError):
                 self._metrics.memory.remove(slot.id)
-        logger.info("unloaded %s", slot.id)
+        elapsed = time.perf_counter() - started
+        logger.info("unloaded %s in %.2fs (%d MiB freed)", slot.id, elapsed, freed // 2**20)
 
     async def reap_idle(self, now: float | None = None) -> list[str]:
         """Unload idle, unpinned models whose TTL or keep-alive ran out."""

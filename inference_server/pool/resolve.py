@@ -6,6 +6,8 @@ Ids are Hub repo ids (``org/name``, found in the Hugging Face cache) or ``local/
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 import json
 import os
@@ -14,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import constants as hf_constants
-
 from inference_server.errors import BadRequestError, ModelNotFoundError, ModelNotLoadableError
 from inference_server.pool.kinds import (
+    ENCODER_MODEL_TYPES,
     ModelKind,
     classify,
+    embedding_model_types,
     loader_library,
     mlx_embeddings_supports,
     mlx_vlm_supports,
     normalized_type,
+    vision_model_types,
 )
 from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
 
@@ -34,17 +37,104 @@ _COMMIT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-def _remapping() -> dict[str, str]:
-    """mlx-lm's map of some model types onto others' implementations.
+@functools.lru_cache(maxsize=1)
+def loadable_model_types() -> frozenset[str]:
+    """The ``model_type`` values the installed mlx-lm can load: its model modules (those that
+    define ``Model`` and ``ModelArgs``) and the types it maps onto them (``MODEL_REMAPPING``,
+    ``MODEL_ARCHITECTURE_REMAPPING``). Empty when mlx-lm is not installed.
 
-    Read when needed, not at import: importing ``inference_server.app`` must not import MLX
-    (``cpu_blas.py`` has to run first).
+    Read from mlx-lm's files, not imported: importing ``mlx_lm`` pulls in transformers
+    (seconds), and ``inference_server.app`` must not import MLX before ``cpu_blas.py`` runs.
+    Computed once per process; ``/admin/capabilities`` reports it and loads check it.
     """
-    try:  # pragma: no cover - depends on the installed mlx-lm
-        from mlx_lm.utils import MODEL_REMAPPING
-    except Exception:  # pragma: no cover
-        return {}
-    return dict(MODEL_REMAPPING)
+    package = _mlx_lm_dir()
+    if package is None:
+        return frozenset()
+    own = {
+        name
+        for name, source in _model_modules(package / "models")
+        if {"Model", "ModelArgs"} <= _top_level_names(source)
+    }
+    types = set(own)
+    utils = _module_literals(package / "utils.py")
+    for alias, target in (utils.get("MODEL_REMAPPING") or {}).items():
+        if target in own:
+            types.add(str(alias))
+    for key, target in (utils.get("MODEL_ARCHITECTURE_REMAPPING") or {}).items():
+        if target in own and isinstance(key, tuple) and key:
+            types.add(str(key[0]))
+    return frozenset(types)
+
+
+def served_model_types() -> frozenset[str]:
+    """Every ``model_type`` this server loads (``/admin/capabilities`` reports it): mlx-lm's,
+    the encoders mlx-embeddings loads (embedding models) and the models mlx-vlm loads (with a
+    ``vision_config``; see ``pool/kinds.py``)."""
+    encoders = embedding_model_types() & ENCODER_MODEL_TYPES
+    return loadable_model_types() | encoders | vision_model_types()
+
+
+def _mlx_lm_dir() -> Path | None:
+    """The installed mlx_lm package folder, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("mlx_lm")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _model_modules(folder: Path) -> list[tuple[str, Path]]:
+    """``(name, source file)`` of each module and package in mlx-lm's ``models`` folder."""
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.endswith(".py") and entry != "__init__.py":
+            found.append((entry.removesuffix(".py"), folder / entry))
+        elif (folder / entry / "__init__.py").is_file():
+            found.append((entry, folder / entry / "__init__.py"))
+    return found
+
+
+def _parse(source: Path) -> ast.Module | None:
+    try:
+        return ast.parse(source.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _top_level_names(source: Path) -> set[str]:
+    """Names a module binds at its top level (classes, functions, imports, assignments)."""
+    tree = _parse(source)
+    names: set[str] = set()
+    for node in tree.body if tree is not None else []:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _module_literals(source: Path) -> dict[str, Any]:
+    """The top-level ``NAME = {...}`` dict literals of a module."""
+    tree = _parse(source)
+    found: dict[str, Any] = {}
+    for node in tree.body if tree is not None else []:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = value
+    return found
 
 
 @dataclass(frozen=True)
@@ -79,10 +169,6 @@ def validate_model_id(model_id: str) -> str:
             param="model",
         )
     return model_id
-
-
-def hub_cache_dir(configured: Path | None) -> Path:
-    return configured if configured is not None else Path(hf_constants.HF_HUB_CACHE)
 
 
 def _cache_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
@@ -145,10 +231,7 @@ def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> 
 
 
 def model_type_supported(model_type: str) -> bool:
-    name = _remapping().get(model_type, model_type)
-    if not re.fullmatch(r"[a-z0-9_]+", name):
-        return False
-    return importlib.util.find_spec(f"mlx_lm.models.{name}") is not None
+    return model_type in loadable_model_types()
 
 
 def inspect_folder(model_id: str, path: Path) -> ResolvedModel:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from inference_server.generation.prepare import template_errors
 from inference_server.generation.worker import MLXWorker, Runtime, _compute_dtype
 from inference_server.vision.generator import VisionGenerator
 from shared_schemas.content import ImageURLContentPart
@@ -51,37 +52,49 @@ def load_vision_runtime(
     return runtime, used
 
 
-def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
-    """The conversation with each image as an ``{"type": "image"}`` part, as chat templates
-    of vision-language models expect."""
-    messages: list[dict[str, Any]] = []
-    for message in request.messages:
-        role = "system" if message.role == "developer" else message.role
-        if not isinstance(message.content, list):
-            messages.append({"role": role, "content": message.text()})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in message.content:
-            if isinstance(part, ImageURLContentPart):
-                parts.append({"type": "image"})
-            else:
-                parts.append({"type": "text", "text": part.text})
-        messages.append({"role": role, "content": parts})
-    return messages
+def chat_messages(
+    request: ChatCompletionRequest, messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``messages`` (the request's, as chat templates read them) with each message whose
+    content is a list of parts given those parts, an ``{"type": "image"}`` part for each
+    image, as chat templates of vision-language models expect."""
+    out = []
+    for message, entry in zip(request.messages, messages, strict=True):
+        if isinstance(message.content, list):
+            parts: list[dict[str, Any]] = [
+                {"type": "image"}
+                if isinstance(part, ImageURLContentPart)
+                else {"type": "text", "text": part.text}
+                for part in message.content
+            ]
+            entry = {**entry, "content": parts}
+        out.append(entry)
+    return out
 
 
-def prepare_prompt(
-    runtime: Runtime, messages: list[dict[str, Any]], images: list[Any]
-) -> tuple[list[int], dict[str, Any] | None]:
-    """Token ids (image placeholders expanded) and the model inputs for the images."""
-    from mlx_vlm.utils import prepare_inputs
-
+def render_prompt(
+    runtime: Runtime, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+) -> str:
+    """The prompt text by the processor's chat template (the tokenizer's when the processor
+    has none). Pure template work: any thread."""
     processor = runtime.processor
     template_owner = processor if getattr(processor, "chat_template", None) else runtime.tokenizer
-    text = template_owner.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    if not images:
-        return list(runtime.tokenizer.encode(text, add_special_tokens=False)), None
-    inputs = prepare_inputs(processor, images=images, prompts=[text])
+    extra = {"tools": tools} if tools else {}
+    with template_errors():
+        text: str = template_owner.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, **extra
+        )
+    return text
+
+
+def prepare_images(
+    runtime: Runtime, text: str, images: list[Any]
+) -> tuple[list[int], dict[str, Any]]:
+    """Token ids (image placeholders expanded) and the model inputs for the images. Makes
+    MLX arrays: runs on the MLX worker."""
+    from mlx_vlm.utils import prepare_inputs
+
+    inputs = prepare_inputs(runtime.processor, images=images, prompts=[text])
     ids: list[int] = inputs["input_ids"][0].tolist()
     media = {key: value for key, value in inputs.items() if key != "input_ids"}
     return ids, media

@@ -5,6 +5,12 @@
         blobs/<etag>.incomplete      a partial download, continued by whichever process comes next
         snapshots/<commit>/<path>    relative symlink -> ../../blobs/<etag>
         refs/<revision>              the commit a branch or tag pointed to, written last
+        .staging/<commit>.<random>/  a snapshot being linked (see ``link_snapshot``)
+
+A snapshot appears whole or not at all: its links are made in a staging folder as deep in the
+repository folder as ``snapshots/<commit>`` (so the same relative link targets serve), which is
+renamed into place once every link is there. huggingface_hub and the library read only
+``blobs``, ``snapshots`` and ``refs``, so a staging folder is never listed.
 
 Only blocking file-system calls live here; callers run the slow ones in a thread.
 """
@@ -14,14 +20,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import stat
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from manager.downloads.plan import RemoteFile
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+STAGING = ".staging"
 
 
 def is_commit(revision: str) -> bool:
@@ -99,16 +107,69 @@ class RepoCache:
             os.chmod(partial, stat.S_IMODE(mode) & 0o666)
         os.replace(partial, blob)
 
-    def link(self, commit: str, file: RemoteFile) -> None:
-        """``snapshots/<commit>/<path>`` -> relative path to ``blobs/<etag>`` (atomic)."""
-        pointer = self.pointer(commit, file)
+    @property
+    def staging(self) -> Path:
+        return self.folder / STAGING
+
+    def link_snapshot(self, commit: str, files: Sequence[RemoteFile], revision: str) -> None:
+        """Link every file into ``snapshots/<commit>/``, then write ``refs/<revision>``: all of
+        it or none of it.
+
+        The staging folder gets the snapshot's current entries (an earlier download of the
+        same commit with other files) and the new links, and replaces the snapshot in two
+        renames. Any failure (a name the file system refuses, a folder where a file belongs,
+        a full disk) removes the staging folder and raises ``OSError``: the snapshot and the
+        refs are as they were. Blobs are never touched here.
+        """
+        snapshot = self.snapshot(commit)
+        self._clear_staging(commit)
+        staging = self.staging / f"{commit}.{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True)
+        existed = snapshot.is_dir()
+        try:
+            if existed:
+                _copy_tree(snapshot, staging)
+            for file in files:
+                self._link_into(staging, commit, file)
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            if existed:
+                old = staging.with_name(staging.name + ".old")
+                os.rename(snapshot, old)
+                try:
+                    os.rename(staging, snapshot)
+                except OSError:
+                    os.rename(old, snapshot)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(staging, snapshot)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.staging.rmdir()
+        try:
+            self.write_ref(revision, commit)
+        except OSError:
+            if not existed:  # nothing half-made stays: the snapshot goes with its ref
+                shutil.rmtree(snapshot, ignore_errors=True)
+            raise
+
+    def _link_into(self, staging: Path, commit: str, file: RemoteFile) -> None:
+        """``<staging>/<path>`` -> the blob, relative to where the snapshot will be."""
+        pointer = staging / file.path
         pointer.parent.mkdir(parents=True, exist_ok=True)
-        target = os.path.relpath(self.blob(file), pointer.parent)
-        if pointer.is_symlink() and os.readlink(pointer) == target:
-            return
-        tmp = pointer.with_name(f".{pointer.name}.{uuid.uuid4().hex[:8]}.tmp")
-        os.symlink(target, tmp)
-        os.replace(tmp, pointer)
+        target = os.path.relpath(self.blob(file), self.pointer(commit, file).parent)
+        if pointer.is_symlink() or pointer.is_file():
+            pointer.unlink()  # an earlier link of the same path: the new one wins
+        os.symlink(target, pointer)
+
+    def _clear_staging(self, commit: str) -> None:
+        """Remove what a process that stopped while linking ``commit`` left behind (one
+        process links a commit at a time: jobs for one commit are one job)."""
+        with contextlib.suppress(OSError), os.scandir(self.staging) as entries:
+            for entry in list(entries):
+                if entry.name.startswith(f"{commit}."):
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     def write_ref(self, revision: str, commit: str) -> None:
         """``refs/<revision>`` = commit, atomically; nothing for a revision that is a commit."""
@@ -149,8 +210,26 @@ class RepoCache:
 
     def prune_empty(self) -> None:
         """Remove the repository folder's empty sub-folders, and the folder if nothing is left."""
-        for sub in ("blobs", "snapshots", "refs"):
+        for sub in ("blobs", "snapshots", "refs", STAGING):
             with contextlib.suppress(OSError):
                 (self.folder / sub).rmdir()
         with contextlib.suppress(OSError):
             self.folder.rmdir()
+
+
+def _copy_tree(source: Path, dest: Path) -> None:
+    """Recreate ``source``'s entries under ``dest`` without copying bytes: links as links
+    (same target text), files as hard links (a copy where that fails), folders as folders."""
+    for root, dirs, names in os.walk(source):
+        rel = Path(root).relative_to(source)
+        for name in dirs + names:
+            src, dst = Path(root) / name, dest / rel / name
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            elif src.is_dir():
+                dst.mkdir()
+            else:
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy2(src, dst)

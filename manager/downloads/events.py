@@ -8,6 +8,9 @@
   snapshot when it catches up; it never makes the publisher wait or memory grow.
 - A comment line is sent after ``keepalive_s`` of silence so proxies keep the stream open.
 - Disconnecting ends the generator, which unsubscribes; nothing is left behind.
+- The stream of one job ends after the job's last event (``completed``, ``failed`` or
+  ``cancelled``, or ``deleted``), so a script can wait on it; connecting to a finished job
+  sends its snapshot and ends. The stream of all jobs stays open.
 
 Jobs run on their own; a stream only observes.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shared_schemas.downloads import SnapshotEvent
+from shared_schemas.downloads import JobDeletedEvent, JobEvent, SnapshotEvent
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,20 @@ class Event:
     seq: int
     job_id: str
     data: str
+    final: bool = False  # nothing more will come for this job
+
+
+def is_final(payload: BaseModel) -> bool:
+    """A finished job's status, or its removal: the last event of that job."""
+    if isinstance(payload, JobDeletedEvent):
+        return True
+    if not isinstance(payload, JobEvent):
+        return False
+    return payload.type == "status" and payload.job.status.finished
+
+
+def all_finished(snapshot: SnapshotEvent) -> bool:
+    return bool(snapshot.jobs) and all(job.status.finished for job in snapshot.jobs)
 
 
 class _Resync:
@@ -86,7 +103,7 @@ class EventBus:
 
     def publish(self, job_id: str, payload: BaseModel) -> Event:
         self._seq += 1
-        event = Event(self._seq, job_id, payload.model_dump_json())
+        event = Event(self._seq, job_id, payload.model_dump_json(), is_final(payload))
         self._history.append(event)
         for subscriber in self._subscribers:
             subscriber.offer(event)
@@ -116,19 +133,27 @@ class EventBus:
     async def stream(
         self, snapshot: SnapshotFn, *, job_id: str | None, last_event_id: str | None
     ) -> AsyncGenerator[str, None]:
-        """The SSE text of one subscriber, until the client goes away."""
+        """The SSE text of one subscriber, until the client goes away (or, for one job, until
+        its last event is sent)."""
         subscription = self.subscribe(job_id)
+        ends = job_id is not None
         try:
             replay = self.missed(last_event_id, job_id) if last_event_id else None
             if replay is None:
                 last = self._seq
-                yield "retry: 2000\n" + frame(
-                    self.event_id(last), (await snapshot()).model_dump_json()
-                )
+                state = await snapshot()
+                yield "retry: 2000\n" + frame(self.event_id(last), state.model_dump_json())
+                if ends and all_finished(state):
+                    return
             else:
                 last = replay[-1].seq if replay else self._seq
                 for event in replay:
                     yield frame(self.event_id(event.seq), event.data)
+                    if ends and event.final:
+                        return
+                # Nothing final missed, yet the job is finished: the client saw its end.
+                if ends and all_finished(await snapshot()):
+                    return
             while True:
                 try:
                     async with asyncio.timeout(self.keepalive_s):
@@ -138,11 +163,16 @@ class EventBus:
                     continue
                 if isinstance(item, _Resync):
                     last = self._seq
-                    yield frame(self.event_id(last), (await snapshot()).model_dump_json())
+                    state = await snapshot()
+                    yield frame(self.event_id(last), state.model_dump_json())
+                    if ends and all_finished(state):
+                        return
                     continue
                 if item.seq <= last:
                     continue
                 last = item.seq
                 yield frame(self.event_id(item.seq), item.data)
+                if ends and item.final:
+                    return
         finally:
             self.unsubscribe(subscription)

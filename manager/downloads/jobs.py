@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import shutil
 import time
@@ -41,8 +42,9 @@ from manager.downloads.cache import RepoCache
 from manager.downloads.engine import DownloadEngine, FileState
 from manager.downloads.events import EventBus
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
+from manager.downloads.progress_log import DownloadLog, LoggedEventBus
 from manager.downloads.states import Action, check_move, plan_action
-from manager.downloads.tables import DownloadFileRow, DownloadJobRow
+from manager.downloads.tables import DownloadFileRow, DownloadJobRow, DownloadWarningRow
 from manager.errors import (
     DatabaseUnavailableError,
     HubResponseError,
@@ -112,6 +114,30 @@ def _error_body(exc: BaseException) -> dict[str, Any]:
     ).model_dump()
 
 
+def _link_error(exc: OSError, live: LiveJob) -> ManagerError:
+    """Why the snapshot could not be made (nothing of it was kept)."""
+    details = {"model_id": live.model_id, "commit": live.commit, "reason": str(exc)}
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorageError(
+            f"the disk filled up while linking '{live.model_id}' into the cache",
+            details=details,
+            resolution_steps=[
+                "Free disk space, then resume the download (the verified files are kept).",
+            ],
+        )
+    return ManagerError(
+        f"'{live.model_id}' could not be linked into the cache: {exc.strerror or exc}"
+        + (f" ({exc.filename})" if exc.filename else ""),
+        code="cache_write_failed",
+        details=details,
+        resolution_steps=[
+            "Nothing of the snapshot was kept; the verified files stay in blobs/.",
+            "Check the cache folder (MODEL_MANAGER_HF_CACHE_DIR): permissions, and files or "
+            "folders left in snapshots/ by another tool, then resume the download.",
+        ],
+    )
+
+
 def _first_error(exc: BaseException) -> BaseException:
     """The most telling error of a task group's failure (a ManagerError when there is one)."""
     if isinstance(exc, BaseExceptionGroup):
@@ -177,8 +203,10 @@ class LiveJob:
     last_published: tuple[int, tuple[str, ...]] | None = None
     last_saved: float = 0.0
     error: dict[str, Any] | None = None
+    warning: dict[str, Any] | None = None
     finished_at: float | None = None
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    left: asyncio.Event = field(default_factory=asyncio.Event)  # set once out of memory
 
     @property
     def bytes_total(self) -> int:
@@ -213,6 +241,7 @@ class LiveJob:
             speed_bps=speed,
             eta_s=eta,
             error=ErrorBody.model_validate(self.error) if self.error else None,
+            warning=ErrorBody.model_validate(self.warning) if self.warning else None,
             created_at=self.created_at,
             updated_at=self.updated_at,
             started_at=self.started_at,
@@ -232,6 +261,11 @@ class LiveJob:
 
 def _remote(row: DownloadFileRow) -> RemoteFile:
     return RemoteFile(path=row.path, size=row.size, blob_id=row.blob_id, sha256=row.sha256)
+
+
+def _warning(row: DownloadJobRow) -> ErrorBody | None:
+    note = row.warning_note
+    return ErrorBody.model_validate(note.body) if note is not None else None
 
 
 def render_row(row: DownloadJobRow) -> DownloadJob:
@@ -259,6 +293,7 @@ def render_row(row: DownloadJobRow) -> DownloadJob:
         files_total=len(files),
         files_done=sum(1 for f in files if f.status == FileStatus.COMPLETED),
         error=ErrorBody.model_validate(row.error) if row.error else None,
+        warning=_warning(row),
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
@@ -283,7 +318,7 @@ class DownloadManager:
         self._metrics = metrics
         self.disk_usage = disk_usage
         self.cache_dir = settings.hub_cache
-        self.events = EventBus(keepalive_s=settings.sse_keepalive_s)
+        self.events: EventBus = LoggedEventBus(DownloadLog(), keepalive_s=settings.sse_keepalive_s)
         self._live: dict[str, LiveJob] = {}
         self._queue: deque[str] = deque()
         self._running: set[str] = set()
@@ -440,6 +475,7 @@ class DownloadManager:
             updated_at=time.time(),
             started_at=row.started_at,
             transferred_before=row.bytes_transferred,
+            warning=row.warning_note.body if row.warning_note is not None else None,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -493,8 +529,11 @@ class DownloadManager:
     # ----------------------------------------------------------------------------------------
     # Starting
 
-    async def submit(self, request: DownloadRequest) -> tuple[DownloadJob, bool]:
-        """Start a download, or return the job doing it; True when the model is complete."""
+    async def submit(
+        self, request: DownloadRequest, *, warning: ErrorBody | None = None
+    ) -> tuple[DownloadJob, bool]:
+        """Start a download, or return the job doing it; True when the model is complete.
+        ``warning``: recorded on a new job (a model forced past its compatibility verdict)."""
         parse_hub_id(request.model_id)
         async with self._submit_locks.hold((request.model_id, request.revision)):
             existing = await self._find_active(request.model_id, revision=request.revision)
@@ -509,9 +548,9 @@ class DownloadManager:
             repo = RepoCache(self.cache_dir, plan.model_id)
             if await asyncio.to_thread(repo.is_complete, plan.commit, plan.files):
                 await asyncio.to_thread(repo.write_ref, plan.revision, plan.commit)
-                return await self._completed(plan), True
+                return await self._completed(plan, warning), True
             await self._preflight(plan.model_id, plan.files, exclude=None)
-            live = await self._create(plan)
+            live = await self._create(plan, warning)
         self.events.publish(live.id, JobEvent(type="status", job=live.render()))
         self._kick()
         return live.render(), False
@@ -537,7 +576,7 @@ class DownloadManager:
             row = (await session.scalars(query.limit(1))).first()
             return self._overlay(render_row(row)) if row is not None else None
 
-    async def _completed(self, plan: DownloadPlan) -> DownloadJob:
+    async def _completed(self, plan: DownloadPlan, warning: ErrorBody | None) -> DownloadJob:
         """The finished job for a model already in the cache: the last one, or a new record."""
         paths = sorted(f.path for f in plan.files)
         async with session_scope(self._sessions) as session:
@@ -557,7 +596,7 @@ class DownloadManager:
                 if sorted(f.path for f in row.files) == paths:
                     return render_row(row)
             now = time.time()
-            row = self._new_row(plan, JobStatus.COMPLETED, now)
+            row = self._new_row(plan, JobStatus.COMPLETED, now, warning)
             row.bytes_done = plan.total_bytes
             row.started_at = row.finished_at = now
             for file_row in row.files:
@@ -569,7 +608,10 @@ class DownloadManager:
         await self._prune_history()
         return job
 
-    def _new_row(self, plan: DownloadPlan, status: JobStatus, now: float) -> DownloadJobRow:
+    def _new_row(
+        self, plan: DownloadPlan, status: JobStatus, now: float, warning: ErrorBody | None
+    ) -> DownloadJobRow:
+        note = DownloadWarningRow(body=warning.model_dump()) if warning is not None else None
         return DownloadJobRow(
             id=str(uuid.uuid4()),
             model_id=plan.model_id,
@@ -583,6 +625,7 @@ class DownloadManager:
             bytes_transferred=0,
             created_at=now,
             updated_at=now,
+            warning_note=note,
             files=[
                 DownloadFileRow(
                     path=f.path,
@@ -596,9 +639,9 @@ class DownloadManager:
             ],
         )
 
-    async def _create(self, plan: DownloadPlan) -> LiveJob:
+    async def _create(self, plan: DownloadPlan, warning: ErrorBody | None) -> LiveJob:
         now = time.time()
-        row = self._new_row(plan, JobStatus.QUEUED, now)
+        row = self._new_row(plan, JobStatus.QUEUED, now, warning)
         async with session_scope(self._sessions) as session:
             session.add(row)
         live = await self._live_from_row(row)
@@ -700,7 +743,8 @@ class DownloadManager:
             self._running.discard(live.id)
 
     def _link(self, repo: RepoCache, live: LiveJob) -> None:
-        """Link every verified blob into ``snapshots/<commit>/``, then write the ref."""
+        """Link every verified blob into ``snapshots/<commit>/`` and write the ref, all or
+        nothing (``RepoCache.link_snapshot``): a job that fails here leaves no model listed."""
         for state in live.files:
             if not repo.has_blob(state.file):
                 raise HubResponseError(
@@ -708,9 +752,10 @@ class DownloadManager:
                     details={"model_id": live.model_id, "path": state.file.path},
                     resolution_steps=["Resume the download."],
                 )
-        for state in live.files:
-            repo.link(live.commit, state.file)
-        repo.write_ref(live.revision, live.commit)
+        try:
+            repo.link_snapshot(live.commit, [state.file for state in live.files], live.revision)
+        except OSError as exc:
+            raise _link_error(exc, live) from exc
 
     async def _move(self, live: LiveJob, status: JobStatus) -> None:
         check_move(live.status, status)
@@ -734,19 +779,21 @@ class DownloadManager:
                 state.bytes_done = state.file.size
         live.error = error
         live.finished_at = now if finished else None
+        if finished:  # counted before the first await: a reader that sees the status sees it
+            self._metrics.downloads_finished.labels(status.value).inc()
         try:
             await self._save(live, error=error, finished_at=live.finished_at)
         except ManagerError as exc:
             # The row keeps its old state; a restart picks the job up again.
             logger.error("could not record download %s as %s: %s", live.id, status, exc.message)
         self._live.pop(live.id, None)
+        live.left.set()
         self._running.discard(live.id)
         with contextlib.suppress(ValueError):
             self._queue.remove(live.id)
         job = live.render()
         self.events.publish(live.id, JobEvent(type="status", job=job))
         if finished:
-            self._metrics.downloads_finished.labels(status.value).inc()
             await self._prune_history()
         self._kick()
         return job
@@ -880,6 +927,10 @@ class DownloadManager:
     async def resume(self, job_id: str) -> DownloadJob:
         async with self._job_locks.hold(job_id):
             live = self._live.get(job_id)
+            if live is not None and not live.status.active:
+                # It is on its way out of memory (its end is being saved): resume the row.
+                await live.left.wait()
+                live = None
             if live is not None:
                 plan_action(live.status, Action.RESUME)
                 return live.render()

@@ -5,6 +5,11 @@ MLX repository's weights, config, tokenizer and templates; one GGUF quantization
 set whole). Pickle files are never chosen unless a pattern names their extension.
 ``HubPlanner`` asks the Hub (huggingface_hub's ``HfApi`` in a thread, retried with backoff)
 and maps its errors to the manager's tree.
+
+What the Hub lists is checked before any byte is fetched (``checked_file``,
+``check_listing``): a listing no git tree can have, or one the cache cannot hold (an unsafe
+path, a path listed twice, a file that is also a folder, a name longer than a file system
+allows) is a 502 ``bad_hub_answer``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -67,6 +73,9 @@ _SPLIT = re.compile(r"-\d{5}-of-\d{5}(?=\.gguf$)")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_LISTED_FILES = 500
+MAX_ECHOED_PATTERN = 200  # characters of a pattern repeated in an error message
+NAME_MAX = 255  # bytes in one path component (ext4, APFS, NTFS, the Hub's own storage)
+BAD_HUB_ANSWER = "bad_hub_answer"
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,8 @@ def select_files(
         chosen = _mlx_defaults(files)
     if not chosen:
         listed = [f.path for f in files[:MAX_LISTED_FILES]]
-        what = f"the patterns {list(patterns)}" if patterns else f"the {fmt} defaults"
+        echoed = [p[:MAX_ECHOED_PATTERN] for p in patterns]
+        what = f"the patterns {echoed}" if patterns else f"the {fmt} defaults"
         raise BadRequestError(
             f"{what} match no file of the repository",
             code="no_matching_files",
@@ -205,6 +215,20 @@ def select_files(
             ],
         )
     return sorted(chosen, key=lambda f: f.path)
+
+
+def bad_listing(message: str, **details: Any) -> HubResponseError:
+    """502 ``bad_hub_answer``: the Hub listed files no repository can have."""
+    return HubResponseError(
+        message,
+        code=BAD_HUB_ANSWER,
+        details=details,
+        resolution_steps=[
+            "The Hub (or a mirror or proxy in between) answered a file list that cannot be "
+            "stored; nothing was downloaded.",
+            "Check MODEL_MANAGER_HF_ENDPOINT, or report the repository to its owner.",
+        ],
+    )
 
 
 def checked_file(
@@ -219,26 +243,85 @@ def checked_file(
         or any(p in ("", ".", "..") for p in parts)
         or "\0" in path
     ):
-        raise HubResponseError(f"the Hub listed an unsafe file path {path!r}")
+        raise bad_listing(f"the Hub listed an unsafe file path {path[:MAX_ECHOED_PATTERN]!r}")
     if size is None or size < 0 or blob_id is None or not _SHA1.match(blob_id):
-        raise HubResponseError(f"the Hub listed {path!r} without a size or blob id")
+        raise bad_listing(f"the Hub listed {path!r} without a size or blob id", path=path)
     if sha256 is not None and not _SHA256.match(sha256):
-        raise HubResponseError(f"the Hub listed {path!r} with an invalid sha256")
+        raise bad_listing(f"the Hub listed {path!r} with an invalid sha256", path=path)
     return RemoteFile(path=path, size=size, blob_id=blob_id, sha256=sha256)
+
+
+def check_listing(files: Sequence[RemoteFile], *, name_max: int = NAME_MAX) -> None:
+    """Refuse (502 ``bad_hub_answer``) a file list that no folder can hold: a path listed
+    twice, a path that is both a file and a folder (``config.json`` and
+    ``config.json/inner.json``), a name longer than ``name_max`` bytes. Pure."""
+    seen: set[str] = set()
+    for file in files:
+        if file.path in seen:
+            raise bad_listing(f"the Hub listed {file.path!r} twice", path=file.path)
+        seen.add(file.path)
+        for name in file.path.split("/"):
+            if len(os.fsencode(name)) > name_max:
+                raise bad_listing(
+                    f"the Hub listed a file name longer than {name_max} bytes: "
+                    f"{name[:MAX_ECHOED_PATTERN]!r}...",
+                    path=file.path[:MAX_ECHOED_PATTERN],
+                    name_bytes=len(os.fsencode(name)),
+                    name_max=name_max,
+                )
+    for file in files:
+        parts = file.path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in seen:
+                raise bad_listing(
+                    f"the Hub listed {folder!r} both as a file and as the folder of {file.path!r}",
+                    path=folder,
+                    inside=file.path,
+                )
 
 
 # --------------------------------------------------------------------------------------------
 # The Hub
 
 
+class _UnspecifiedNotFound(HubModelNotFoundError):
+    """A 404 without ``X-Error-Code`` (mirrors and proxies may not send it): the model or the
+    revision is missing, the answer does not say which."""
+
+
+def model_not_found(model_id: str, details: dict[str, Any]) -> HubModelNotFoundError:
+    return HubModelNotFoundError(
+        f"model '{model_id}' was not found on the Hub",
+        details=details,
+        param="model_id",
+        resolution_steps=[
+            "Check the spelling of the model id (org/name).",
+            "A private model needs MODEL_MANAGER_HF_TOKEN with access to it.",
+        ],
+    )
+
+
+def revision_not_found(
+    model_id: str, revision: str, details: dict[str, Any]
+) -> HubModelNotFoundError:
+    return HubModelNotFoundError(
+        f"revision '{revision}' of '{model_id}' was not found on the Hub",
+        details=details,
+        param="revision",
+        resolution_steps=["Check the branch, tag or commit name."],
+    )
+
+
 def hub_error(exc: BaseException, model_id: str, revision: str, endpoint: str) -> ManagerError:
     """A huggingface_hub error as the manager's error (permanent ones; transient are retried)."""
     details: dict[str, Any] = {"model_id": model_id, "revision": revision}
-    if isinstance(exc, GatedRepoError | DisabledRepoError) or (
-        isinstance(exc, HfHubHTTPError)
-        and exc.response is not None
-        and exc.response.status_code == 403
-    ):
+    status = (
+        exc.response.status_code
+        if isinstance(exc, HfHubHTTPError) and exc.response is not None
+        else None
+    )
+    if isinstance(exc, GatedRepoError | DisabledRepoError) or status == 403:
         return HubAccessDeniedError(
             f"the Hub refused access to '{model_id}' (gated or disabled)",
             details=details,
@@ -248,21 +331,14 @@ def hub_error(exc: BaseException, model_id: str, revision: str, endpoint: str) -
             ],
         )
     if isinstance(exc, RevisionNotFoundError):
-        return HubModelNotFoundError(
-            f"revision '{revision}' of '{model_id}' was not found on the Hub",
-            details=details,
-            param="revision",
-            resolution_steps=["Check the branch, tag or commit name."],
-        )
+        return revision_not_found(model_id, revision, details)
     if isinstance(exc, RepositoryNotFoundError):
-        return HubModelNotFoundError(
-            f"model '{model_id}' was not found on the Hub",
-            details=details,
-            param="model_id",
-            resolution_steps=[
-                "Check the spelling of the model id (org/name).",
-                "A private model needs MODEL_MANAGER_HF_TOKEN with access to it.",
-            ],
+        return model_not_found(model_id, details)
+    if status in (404, 410):
+        return _UnspecifiedNotFound(
+            f"model '{model_id}' or its revision '{revision}' was not found on the Hub",
+            details={**details, "hub_status": status},
+            resolution_steps=["Check the model id and the revision."],
         )
     if isinstance(exc, Transient):
         return HubUnavailableError(
@@ -344,37 +420,57 @@ class HubPlanner:
         if self._metrics is not None:
             self._metrics.hub_requests.labels("download_plan", outcome).inc()
 
-    async def list_files(self, model_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
-        """The commit ``revision`` points to and every file in it."""
-        info = await self._call(
+    async def _model_info(self, model_id: str, revision: str | None) -> Any:
+        return await self._call(
             model_id,
-            revision,
+            revision or "",
             self._api.model_info,
             model_id,
             revision=revision,
-            files_metadata=True,
+            files_metadata=revision is not None,
             timeout=self._timeout,
         )
+
+    async def _resolve(self, model_id: str, revision: str) -> Any:
+        """The revision's description; a bare 404 is told apart by asking for the model."""
+        try:
+            return await self._model_info(model_id, revision)
+        except _UnspecifiedNotFound as exc:
+            details = {"model_id": model_id, "revision": revision}
+            try:
+                await self._model_info(model_id, None)
+            except HubModelNotFoundError:
+                raise model_not_found(model_id, details) from exc
+            raise revision_not_found(model_id, revision, details) from exc
+
+    async def list_files(self, model_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
+        """The commit ``revision`` points to and every file in it (checked: see the module)."""
+        info = await self._resolve(model_id, revision)
         commit = getattr(info, "sha", None)
         if not isinstance(commit, str) or not _SHA1.match(commit):
-            raise HubResponseError(f"the Hub gave no commit for '{model_id}' at '{revision}'")
+            raise bad_listing(
+                f"the Hub gave no commit for '{model_id}' at '{revision}'",
+                model_id=model_id,
+                revision=revision,
+            )
         siblings = list(getattr(info, "siblings", None) or [])
         if siblings and all(s.size is not None and s.blob_id for s in siblings):
             files = [
                 checked_file(s.rfilename, s.size, s.blob_id, s.lfs.sha256 if s.lfs else None)
                 for s in siblings
             ]
-            return commit, files
-        entries = await self._call(
-            model_id,
-            revision,
-            lambda: list(self._api.list_repo_tree(model_id, revision=commit, recursive=True)),
-        )
-        files = [
-            checked_file(e.path, e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
-            for e in entries
-            if isinstance(e, RepoFile)
-        ]
+        else:
+            entries = await self._call(
+                model_id,
+                revision,
+                lambda: list(self._api.list_repo_tree(model_id, revision=commit, recursive=True)),
+            )
+            files = [
+                checked_file(e.path, e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
+                for e in entries
+                if isinstance(e, RepoFile)
+            ]
+        check_listing(files)
         return commit, files
 
     async def plan(

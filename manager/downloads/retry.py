@@ -8,6 +8,7 @@ exponentially with full jitter, are capped; a server's ``Retry-After`` is honour
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -29,12 +30,18 @@ class Transient(Exception):
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
+
+    A value that is no wait at all (``nan``, ``inf``, a negative number, garbage) is treated
+    as absent: the caller's own backoff applies. A date in the past means "now" (0).
+    """
     if not value:
         return None
     value = value.strip()
     try:
         seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0:
+            return None
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)

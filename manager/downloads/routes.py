@@ -1,7 +1,8 @@
 """Download routes: start, list, watch (SSE), pause, resume, cancel / delete.
 
-``/api/downloads/events`` is declared before ``/api/downloads/{job_id}`` so it is not read as
-a job id. Routes only translate HTTP; the jobs run in :class:`DownloadManager`.
+Job ids in paths are UUIDs (``{job_id:uuid}``), so ``/api/downloads/events`` is never read as
+a job id: another method there is 405. A job's event stream ends after its last event.
+Routes only translate HTTP; the jobs run in :class:`DownloadManager`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from manager.downloads.deps import DownloadsDep
+from manager.hub.deps import HubDep
+from manager.library.deps import LibraryDep
 from shared_schemas.downloads import DownloadJob, DownloadList, DownloadRequest, JobStatus
 from shared_schemas.errors import error_responses
 from shared_schemas.sse import SSE_CONTENT
@@ -24,12 +27,15 @@ LastEventId = Annotated[
     str | None,
     Header(max_length=64, description="Id of the last event seen; the missed ones are replayed."),
 ]
+MAX_OFFSET = 10**9
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "Server-sent events. Each `data:` line is a JSON `DownloadEvent` (`snapshot`, "
-            "`progress`, `status` or `deleted`); every event has an `id:`."
+            "`progress`, `status` or `deleted`); every event has an `id:`. The stream of one "
+            "job ends after its `completed`, `failed` or `cancelled` status (or `deleted`); "
+            "the stream of all jobs stays open."
         ),
         "content": SSE_CONTENT,
     }
@@ -43,14 +49,19 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses={
         200: {"model": DownloadJob, "description": "Already complete: nothing to transfer."},
         202: {"description": "Queued, or the job already downloading this model."},
-        **error_responses(400, 401, 403, 404, 502, 503, 507),
+        **error_responses(400, 401, 403, 404, 409, 502, 503, 507),
     },
-    summary="Download a model into the Hugging Face cache",
+    summary="Download a model into the Hugging Face cache (409 if it would not run here)",
 )
 async def start_download(
-    body: DownloadRequest, downloads: DownloadsDep, response: Response
+    body: DownloadRequest,
+    downloads: DownloadsDep,
+    library: LibraryDep,
+    hub: HubDep,
+    response: Response,
 ) -> DownloadJob:
-    job, complete = await downloads.submit(body)
+    warning = await library.download_check(body, hub)
+    job, complete = await downloads.submit(body, warning=warning)
     if complete:
         response.status_code = 200
     return job
@@ -66,7 +77,7 @@ async def list_downloads(
     downloads: DownloadsDep,
     status: Annotated[list[JobStatus], Query(description="Only these states.")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DownloadList:
     jobs, total = await downloads.list(statuses=status, limit=limit, offset=offset)
     return DownloadList(downloads=jobs, total=total)
@@ -88,7 +99,7 @@ async def all_download_events(
 
 
 @router.get(
-    "/{job_id}",
+    "/{job_id:uuid}",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 503),
     summary="One download job",
@@ -98,7 +109,7 @@ async def get_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
 
 
 @router.get(
-    "/{job_id}/events",
+    "/{job_id:uuid}/events",
     response_class=StreamingResponse,
     responses={**SSE_RESPONSES, **error_responses(400, 401, 404, 503)},
     summary="Progress of one download (SSE)",
@@ -115,7 +126,7 @@ async def download_events(
 
 
 @router.post(
-    "/{job_id}/pause",
+    "/{job_id:uuid}/pause",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 409, 503),
     summary="Pause a download (partial files are kept)",
@@ -125,7 +136,7 @@ async def pause_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob:
 
 
 @router.post(
-    "/{job_id}/resume",
+    "/{job_id:uuid}/resume",
     response_model=DownloadJob,
     responses=error_responses(400, 401, 404, 409, 503, 507),
     summary="Resume a paused or failed download",
@@ -135,7 +146,7 @@ async def resume_download(job_id: JobId, downloads: DownloadsDep) -> DownloadJob
 
 
 @router.delete(
-    "/{job_id}",
+    "/{job_id:uuid}",
     response_model=None,
     responses={
         200: {

@@ -1,7 +1,9 @@
 """Download jobs in the database: one row per job, one row per file of the job.
 
 Bytes are also on disk (the partial files are the truth for resuming); the rows say what was
-asked for, where each job stands, and keep finished jobs as history.
+asked for, where each job stands, and keep finished jobs as history. A job forced past its
+model's compatibility verdict keeps that warning in a row of its own (a table of its own, so
+a database made before it gains it without a migration).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class DownloadJobRow(Base):
         order_by="DownloadFileRow.path",
         lazy="selectin",
     )
+    warning_note: Mapped[DownloadWarningRow | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
 
 
 class DownloadFileRow(Base):
@@ -57,3 +62,14 @@ class DownloadFileRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
 
     job: Mapped[DownloadJobRow] = relationship(back_populates="files")
+
+
+class DownloadWarningRow(Base):
+    """The warning a job was started with (an ``ErrorBody`` as JSON)."""
+
+    __tablename__ = "download_warnings"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("download_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

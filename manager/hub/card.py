@@ -47,6 +47,11 @@ def card_summary(readme: str, limit: int = SUMMARY_CHARS) -> str | None:
     return None
 
 
+def card_body(readme: str) -> str:
+    """The model card without its YAML front matter (the metadata block at the top)."""
+    return _FRONT_MATTER.sub("", readme.replace("\r\n", "\n"), count=1)
+
+
 def _strings(value: object) -> list[str]:
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []

@@ -12,6 +12,7 @@ Hub answer                                             manager error
 =====================================================  =========================================
 ``GatedRepoError``, ``DisabledRepoError``, 401 / 403   ``HubAccessDeniedError`` (403)
 ``RepositoryNotFoundError``, ``RevisionNotFoundError``  ``HubModelNotFoundError`` (404)
+404 / 410 without ``X-Error-Code`` on a model lookup    ``HubModelNotFoundError`` (404)
 5xx, 429, connection refused / reset, timeout          ``HubUnavailableError`` (503, Retry-After)
 any other 4xx, a body that is not the JSON expected     ``HubResponseError`` (502)
 =====================================================  =========================================
@@ -102,9 +103,16 @@ def hub_error(exc: BaseException, *, endpoint: str, model_id: str | None = None)
         return access_denied(
             endpoint, model_id, disabled=isinstance(exc, hf_errors.DisabledRepoError)
         )
-    if isinstance(exc, hf_errors.RepositoryNotFoundError | hf_errors.RevisionNotFoundError):
+    response = exc.response if isinstance(exc, hf_errors.HfHubHTTPError) else None
+    # Mirrors and proxies do not all send X-Error-Code: a bare 404 about a model is that model.
+    bare_404 = model_id is not None and response is not None and response.status_code in (404, 410)
+    if (
+        isinstance(exc, hf_errors.RepositoryNotFoundError | hf_errors.RevisionNotFoundError)
+        or bare_404
+    ):
         return HubModelNotFoundError(
             f"{subject} was not found on the Hub",
+            param="model_id" if model_id is not None else None,
             details=details,
             resolution_steps=[
                 "Check the id (org/name, as on the model's Hub page).",

@@ -1,7 +1,7 @@
 """Hub routes: search, model details, quantized variants, and characteristics by id.
 
-``/api/hub/models/{model_id:path}/variants`` is declared before the details route, which would
-otherwise swallow it (``{model_id:path}`` matches slashes).
+``/api/hub/models/{model_id:path}/variants`` and ``.../card`` are declared before the details
+route, which would otherwise swallow them (``{model_id:path}`` matches slashes).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from manager.hub.search import MAX_CURSOR, SearchQuery
 from shared_schemas.errors import error_responses
 from shared_schemas.hub import (
     HubLibrary,
+    HubModelCard,
     HubModelDetails,
     HubSearchPage,
     HubSort,
@@ -104,6 +105,16 @@ async def hub_model_variants(
     limit: Annotated[int, Query(ge=1, le=100, description="Repositories per format.")] = 30,
 ) -> HubVariants:
     return await hub.variants(model_id, format, limit=limit)
+
+
+@router.get(
+    "/api/hub/models/{model_id:path}/card",
+    response_model=HubModelCard,
+    responses=error_responses(400, 403, 404, 502, 503),
+    summary="A Hub model's card (README.md) as Markdown",
+)
+async def hub_model_card(hub: HubDep, model_id: HubIdPath) -> HubModelCard:
+    return await hub.card(model_id)
 
 
 @router.get(

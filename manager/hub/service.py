@@ -24,6 +24,7 @@ from manager.errors import (
     NotFoundError,
 )
 from manager.hub.cache import Cached, TTLCache
+from manager.hub.card import card_body
 from manager.hub.characteristics import extract_characteristics
 from manager.hub.client import FileNotOnHub, HubClient, access_denied
 from manager.hub.details import ConfigRead, build_details, has_file, parse_config
@@ -34,6 +35,7 @@ from manager.hub.variants import name_query, rank, variants_of, variants_query
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 from shared_schemas.hub import (
+    HubModelCard,
     HubModelDetails,
     HubSearchPage,
     HubVariant,
@@ -176,6 +178,21 @@ class HubService:
             self._readme(canonical, revision) if wants_readme else _done(None),
         )
         return build_details(info.value, config.value, readme, stale=info.stale or config.stale)
+
+    async def card(self, model_id: str) -> HubModelCard:
+        repo_id = str(parse_hub_id(model_id))
+        info = await self._info(repo_id)
+        canonical = str(info.value["id"])
+        sha = info.value.get("sha")
+        revision = sha if isinstance(sha, str) and sha else "main"
+        has_readme = has_file(info.value, "README.md") is not False
+        readme = await self._readme(canonical, revision) if has_readme else None
+        return HubModelCard(
+            id=canonical,
+            sha=sha if isinstance(sha, str) and sha else None,
+            markdown=card_body(readme) if readme is not None else None,
+            stale=info.stale,
+        )
 
     async def variants(
         self, model_id: str, fmt: VariantFormat | None, *, limit: int = 30

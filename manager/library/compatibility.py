@@ -6,8 +6,12 @@ Checks, in order:
   and Hugging Face checkpoints, which mlx-lm converts while loading). GGUF is not loaded by
   this server; pickle-based weights (``.bin``, ``.pt``, ...) can run code when loaded and are
   never loaded (``unsafe_format``); a folder without weights cannot run.
-- **Architecture.** ``mlx_lm.models.<model_type>`` must exist in the installed mlx-lm (after
-  mlx-lm's own renames, e.g. ``mistral`` → ``llama``).
+- **Architecture.** The ``model_type`` must be one the inference server says its mlx-lm can
+  load (``GET /admin/capabilities``, ``model_types``; mlx-lm's own renames included, e.g.
+  ``mistral`` → ``llama``). The manager never decides this from its own environment: the two
+  may run on different hosts with different mlx-lm versions. When the server cannot be
+  asked, the last answer it gave is used (and the verdict says so), or, if it never
+  answered, the architecture is not checked (a warning).
 - **Quantization.** MLX quantization loads as is; AWQ/GPTQ 4-bit and some FP8 and
   compressed-tensors forms are converted at load; bitsandbytes is not supported.
 - **Memory.** Weights + KV cache at ``context_tokens`` (2 x layers x KV heads x head size x
@@ -16,18 +20,15 @@ Checks, in order:
 
 The score is 1 for a model that fits with room to spare (at most half the limit), falls to
 0.6 as it fills the limit, is below 0.25 when it does not fit, and 0 when it cannot load.
-Warnings (conversion at load, text-only serving of a multimodal model) take a little off.
+Warnings (conversion at load, text-only serving of a multimodal model) take a little off; a
+vision-language model whose type the server's mlx-vlm loads is served with its images (the
+server's ``vision_model_types``), so it has no such warning.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import importlib.util
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from shared_schemas.characteristics import ModelCharacteristics
@@ -65,6 +66,10 @@ class CompatibilityFacts:
     context_tokens: int
     budget_bytes: int | None
     physical_memory_bytes: int | None
+    #: The model types came from an earlier answer: the inference server does not answer now.
+    model_types_stale: bool = False
+    #: The inference server serves this model's images (mlx-vlm loads its type).
+    images_served: bool = False
 
 
 def head_dim_of(config: Mapping[str, Any] | None, ch: ModelCharacteristics) -> int | None:
@@ -160,12 +165,23 @@ def _check_architecture(facts: CompatibilityFacts, v: _Verdict) -> None:
         v.add(
             "unsupported_architecture",
             "blocker",
-            f"model_type {model_type!r} is not supported by the installed mlx-lm.",
+            f"model_type {model_type!r} is not supported by the inference server's mlx-lm.",
         )
         v.recommend("Upgrade mlx-lm on the inference server, or pick a supported model.")
     elif facts.architecture_supported is None:
         v.factor *= 0.9
-        v.add("architecture_unknown", "warning", "mlx-lm is not installed here; not checked.")
+        v.add(
+            "architecture_unknown",
+            "warning",
+            "The inference server could not be asked which model types it loads; not checked.",
+        )
+    if facts.architecture_supported is not None and facts.model_types_stale:
+        v.add(
+            "architecture_last_known",
+            "info",
+            "The inference server could not be asked now; model_type checked against the "
+            "model types it reported when it was last reached.",
+        )
 
 
 def _check_quantization(facts: CompatibilityFacts, v: _Verdict) -> None:
@@ -211,7 +227,9 @@ def _check_quantization(facts: CompatibilityFacts, v: _Verdict) -> None:
 
 def _check_modality(facts: CompatibilityFacts, v: _Verdict) -> None:
     ch = facts.characteristics
-    if ch.is_multimodal and not v.cannot_load:
+    if ch.is_multimodal and not v.cannot_load and facts.images_served:
+        v.add("images_served", "info", "Vision-language model: images are served (mlx-vlm).")
+    elif ch.is_multimodal and not v.cannot_load:
         v.factor *= 0.9
         v.add(
             "text_only",
@@ -321,56 +339,19 @@ def summary(report: CompatibilityReport) -> CompatibilitySummary:
     )
 
 
-# ---- facts from the installed mlx-lm (I/O, cached) ------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _mlx_lm_dir() -> Path | None:
-    """The installed mlx_lm package folder, found without importing it (importing mlx_lm pulls
-    in MLX and transformers, seconds the manager has no reason to spend)."""
-    try:
-        spec = importlib.util.find_spec("mlx_lm")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-@functools.lru_cache(maxsize=1)
-def _model_remapping() -> dict[str, str]:
-    """mlx-lm's ``MODEL_REMAPPING`` (model types served by another type's module), read from
-    its source as a literal."""
-    package = _mlx_lm_dir()
-    if package is None:
-        return {}
-    try:
-        tree = ast.parse((package / "utils.py").read_text())
-    except (OSError, SyntaxError, ValueError):
-        return {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "MODEL_REMAPPING" for t in node.targets
-        ):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return {}
-            if isinstance(value, dict):
-                return {str(k): str(v) for k, v in value.items()}
-    return {}
-
-
-@functools.lru_cache(maxsize=512)
-def architecture_supported(model_type: str | None) -> bool | None:
-    """Whether ``mlx_lm.models.<model_type>`` exists; None when mlx-lm is not installed."""
-    package = _mlx_lm_dir()
-    if package is None:
-        return None
-    if not model_type:
+def images_served(ch: ModelCharacteristics, vision_model_types: Iterable[str] | None) -> bool:
+    """Whether the inference server takes images for this model: a vision (not audio) model
+    whose type its mlx-vlm loads, by the ``vision_model_types`` it reported."""
+    if ch.multimodal_type != "vision" or not ch.model_type or vision_model_types is None:
         return False
-    name = _model_remapping().get(model_type, model_type)
-    if not re.fullmatch(r"[a-z0-9_]+", name):
-        return False
-    models = package / "models"
-    return (models / f"{name}.py").is_file() or (models / name / "__init__.py").is_file()
+    return ch.model_type in vision_model_types
+
+
+def architecture_supported(
+    model_type: str | None, model_types: frozenset[str] | None
+) -> bool | None:
+    """Whether the inference server can load ``model_type``, by the ``model_types`` it
+    reported; None when it has not told us."""
+    if model_types is None:
+        return None
+    return bool(model_type) and model_type in model_types

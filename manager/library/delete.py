@@ -3,8 +3,14 @@
 ``plan_delete`` validates the id, finds the model's folder and proves every path it would
 remove stays inside the cache or the models directory: the folder itself, and every symlink
 in it, resolved. A Hub repo is removed with huggingface_hub's own strategy
-(``scan_cache_dir().delete_revisions(...)`` for all its revisions: snapshots, refs, and the
-blobs no other revision uses), so the cache stays valid for every other tool. An imported
+(``delete_revisions(...)`` for all its revisions: snapshots, refs, and the blobs no other
+revision of the repo uses), so the cache stays valid for every other tool. The strategy is
+computed from a scan narrowed to the target repo alone: huggingface_hub looks revisions up
+by commit hash across every repo it is given, and one commit hash can be cached under several
+repos (a renamed repo kept under both names, a mirror, a fork, identical uploads), so a scan
+of the whole cache would pick whichever repo came first. Every planned path must then lie
+under the repo's own ``models--org--name`` folder; other repos holding the same commit are
+named in the answer and left as they are. An imported
 folder is removed with ``shutil.rmtree``, which never follows symlinks; files hard-linked
 from elsewhere stay where they came from. Both steps are blocking: run them in a thread.
 """
@@ -13,10 +19,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from huggingface_hub import DeleteCacheStrategy, scan_cache_dir
+from huggingface_hub import CachedRepoInfo, DeleteCacheStrategy, HFCacheInfo, scan_cache_dir
 
 from manager.errors import ModelNotFoundError
 from manager.library.paths import (
@@ -39,6 +45,7 @@ class DeletePlan:
     strategy: DeleteCacheStrategy | None
     revisions: tuple[str, ...]
     freed_bytes: int
+    kept_repos: tuple[str, ...] = ()
 
     @property
     def removed_paths(self) -> list[str]:
@@ -77,6 +84,11 @@ def _contained(path: Path, root: Path) -> bool:
     return absolute.is_symlink() or is_inside(absolute, root)
 
 
+def _in_repo_folder(path: Path, folder: Path) -> bool:
+    """``path`` is the repo folder itself or lies under it (its links not followed)."""
+    return os.path.abspath(path) == os.path.abspath(folder) or _contained(path, folder)
+
+
 def _check_tree(target: Path, root: Path, what: str) -> None:
     if not _contained(target, root) or (target.is_symlink() and not is_inside(target, root)):
         raise outside_root([target], what)
@@ -100,6 +112,8 @@ def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
     if not os.path.lexists(target):
         raise _not_found(model_id)
     _check_tree(target, cache_dir, model_id)
+    if target.is_symlink():  # a repo folder linked to another inside the cache: drop the link
+        return DeletePlan(model_id, target, cache_dir, None, (), 0)
     info = scan_cache_dir(cache_dir)
     repo = next(
         (r for r in info.repos if r.repo_type == "model" and r.repo_id == model_id),
@@ -108,7 +122,7 @@ def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
     if repo is None:  # a repo huggingface_hub calls corrupted: remove the folder itself
         return DeletePlan(model_id, target, cache_dir, None, (), _tree_bytes(target))
     revisions = tuple(sorted(r.commit_hash for r in repo.revisions))
-    strategy = info.delete_revisions(*revisions)
+    strategy = repo_strategy(info, repo)
     planned = [
         *strategy.blobs,
         *strategy.refs,
@@ -116,11 +130,37 @@ def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
         *strategy.snapshots,
         *strategy.files,
     ]
-    escaping = [p for p in planned if not _contained(p, cache_dir)]
+    escaping = [p for p in planned if not _in_repo_folder(p, target)]
     if escaping:
         raise outside_root(escaping, model_id)
     return DeletePlan(
-        model_id, target, cache_dir, strategy, revisions, int(strategy.expected_freed_size)
+        model_id,
+        target,
+        cache_dir,
+        strategy,
+        revisions,
+        int(strategy.expected_freed_size),
+        kept_repos=sharing_commits(info, repo),
+    )
+
+
+def repo_strategy(info: HFCacheInfo, repo: CachedRepoInfo) -> DeleteCacheStrategy:
+    """huggingface_hub's plan for deleting every revision of ``repo``, and of no other repo."""
+    alone = replace(info, repos=frozenset({repo}))
+    return alone.delete_revisions(*(r.commit_hash for r in repo.revisions))
+
+
+def sharing_commits(info: HFCacheInfo, repo: CachedRepoInfo) -> tuple[str, ...]:
+    """Other cached repos holding one of ``repo``'s commits (they stay as they are)."""
+    commits = {r.commit_hash for r in repo.revisions}
+    return tuple(
+        sorted(
+            other.repo_id
+            for other in info.repos
+            if other.repo_type == "model"
+            and other.repo_path != repo.repo_path
+            and any(r.commit_hash in commits for r in other.revisions)
+        )
     )
 
 

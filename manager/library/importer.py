@@ -4,10 +4,18 @@ Blocking: run it in a thread. A folder needs ``config.json`` (a JSON object with
 ``model_type``), safetensors weights and a tokenizer; a GGUF file (or a folder of them) needs
 a valid header. Everything wrong is reported at once, as a 400 naming what is missing.
 
+Only regular files are brought in, and only those whose real path (symlinks resolved) stays
+inside the source folder, or, for a Hugging Face snapshot (``models--org--name/snapshots/
+<commit>``), inside its repo's ``blobs/`` (and the cache's shared blob store, when it has
+one). A symlink to anything else (``/etc/shadow``, ``/proc/self/environ``, another user's
+file), a device or pipe, a symlinked folder and a hidden entry are skipped and listed in the
+answer; a link pointing out is never opened, so the answer says nothing about its target.
+
 Files are hard-linked by default (no bytes duplicated; the source and the models directory
-must share a file system) or copied. They are first assembled in a hidden staging folder
-(``.import-<name>-<random>``), which the scan ignores, then renamed into place in one step,
-so a model is never listed half-imported. A failed import leaves nothing behind.
+must share a file system) or copied with the source's permission bits. They are first
+assembled in a hidden staging folder (``.import-<name>-<random>``), which the scan ignores,
+then renamed into place in one step, so a model is never listed half-imported. A failed
+import leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +34,22 @@ from manager.errors import BadRequestError, ConflictError, InsufficientStorageEr
 from manager.library.formats import has_tokenizer, weight_files
 from manager.library.gguf_header import InvalidGGUFError, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, is_inside, valid_name, validate_local_name
-from shared_schemas.library import ImportMode
+from shared_schemas.library import ImportMode, SkippedFile, SkipReason
 
 STAGING_PREFIX = ".import-"
 # A model folder holds tens of files, a large sharded one hundreds. Walking stops past this many
 # entries, so a path such as ``/`` or a home folder is refused at once, not walked and linked.
 MAX_IMPORT_ENTRIES = 10_000
+# The marker huggingface_hub writes in a cache's shared blob store (``<cache>/blobs/``).
+SHARED_BLOBS_MARKER = ".huggingface-shared-blobs"
+
+
+@dataclass(frozen=True)
+class SourceListing:
+    """What an import brings in, as (relative path, real path), and what it leaves out."""
+
+    files: list[tuple[str, Path]]
+    skipped: list[SkippedFile]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,7 @@ class ImportOutcome:
     origin: str
     mode: ImportMode
     bytes: int
+    skipped: tuple[SkippedFile, ...] = ()
 
 
 def _bad(message: str, code: str, **details: object) -> BadRequestError:
@@ -54,12 +74,45 @@ def _default_name(source: Path) -> str:
     return name[:128] or "model"
 
 
-def _source_files(source: Path) -> list[tuple[str, Path]]:
-    """Files to bring in, as (relative path, path); hidden entries and symlinked folders are
-    skipped, symlinked files are followed (a Hugging Face snapshot is made of them)."""
+def _allowed_roots(source: Path) -> list[Path]:
+    """Where the real path of an imported file may lie: the folder itself, and for a Hugging
+    Face snapshot its repo's blobs (and the cache's shared blob store, if marked as one)."""
+    roots = [source]
+    if source.parent.name == "snapshots":
+        repo = source.parent.parent
+        roots.append(repo / "blobs")
+        store = repo.parent / "blobs"
+        if (store / SHARED_BLOBS_MARKER).is_file():
+            roots.append(store)
+    return roots
+
+
+def _classify(path: Path, roots: list[Path]) -> tuple[Path | None, SkipReason | None]:
+    """The real path of a file to import, or why it is skipped. A link is resolved without
+    being opened, and one pointing out is refused before its target is looked at."""
+    real = Path(os.path.realpath(path))
+    if not any(is_inside(real, root) for root in roots):
+        return None, "link_outside_source"
+    try:
+        regular = stat.S_ISREG(os.lstat(real).st_mode)
+    except FileNotFoundError:
+        regular = False
+    return (real, None) if regular else (None, "not_a_regular_file")
+
+
+def _source_files(source: Path) -> SourceListing:
+    """Files to bring in, and the entries left out: hidden ones, symlinked folders, symlinks
+    whose real path leaves the allowed roots, and anything that is not a regular file.
+    Symlinked files inside the roots are followed (a Hugging Face snapshot is made of them)."""
     if source.is_file():
-        return [(source.name, source)]
-    out = []
+        return SourceListing([(source.name, source)], [])
+    roots = _allowed_roots(source)
+    files: list[tuple[str, Path]] = []
+    skipped: list[SkippedFile] = []
+
+    def skip(path: Path, reason: SkipReason) -> None:
+        skipped.append(SkippedFile(path=path.relative_to(source).as_posix(), reason=reason))
+
     seen = 0
     for dirpath, dirnames, filenames in os.walk(source):
         seen += len(dirnames) + len(filenames)
@@ -69,16 +122,28 @@ def _source_files(source: Path) -> list[tuple[str, Path]]:
                 "not a model folder",
                 "not_a_model",
             )
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and not os.path.islink(Path(dirpath) / d)
-        )
-        for name in sorted(filenames):
+        kept_dirs = []
+        for name in sorted(dirnames):
+            folder = Path(dirpath) / name
             if name.startswith("."):
-                continue
+                skip(folder, "hidden")
+            elif folder.is_symlink():
+                skip(folder, "linked_folder")
+            else:
+                kept_dirs.append(name)
+        dirnames[:] = kept_dirs
+        for name in sorted(filenames):
             path = Path(dirpath) / name
-            if path.is_file():
-                out.append((path.relative_to(source).as_posix(), path))
-    return out
+            if name.startswith("."):
+                skip(path, "hidden")
+                continue
+            real, reason = _classify(path, roots)
+            if real is None:
+                assert reason is not None
+                skip(path, reason)
+            else:
+                files.append((path.relative_to(source).as_posix(), real))
+    return SourceListing(files, skipped)
 
 
 def _check_config(path: Path, problems: list[str]) -> None:
@@ -101,31 +166,33 @@ def _check_gguf(files: list[tuple[str, Path]]) -> None:
             raise _bad(str(exc), "invalid_gguf", file=rel) from exc
 
 
-def validate_source(source: Path) -> list[tuple[str, Path]]:
-    """The files to import; 400 saying everything that is missing or wrong otherwise."""
+def validate_source(source: Path) -> SourceListing:
+    """The files to import and those left out; 400 saying everything that is missing or
+    wrong otherwise."""
     if source.is_file():
         if not source.name.lower().endswith(".gguf"):
             raise _bad(
                 f"{source.name}: a single file must be a .gguf model",
                 "unsupported_file",
             )
-        files = _source_files(source)
-        _check_gguf(files)
-        return files
+        listing = _source_files(source)
+        _check_gguf(listing.files)
+        return listing
     if not source.is_dir():
         raise _bad(f"{source} is neither a folder nor a file", "not_a_model")
-    files = _source_files(source)
-    names = [rel for rel, _ in files]
+    listing = _source_files(source)
+    files = dict(listing.files)
+    names = list(files)
     kind, weights = weight_files(names)
     if kind == "gguf":
-        _check_gguf([(rel, p) for rel, p in files if rel in weights])
-        return files
+        _check_gguf([(rel, files[rel]) for rel in weights])
+        return listing
     missing: list[str] = []
     problems: list[str] = []
     if "config.json" not in names:
         missing.append("config.json")
     else:
-        _check_config(source / "config.json", problems)
+        _check_config(files["config.json"], problems)
     if kind == "pickle":
         raise _bad(
             "only pickle-based weights (.bin/.pt): they can run code when loaded; "
@@ -145,16 +212,18 @@ def validate_source(source: Path) -> list[tuple[str, Path]]:
             missing=missing,
             problems=problems,
         )
-    return files
+    return listing
 
 
 def _place(src: Path, dst: Path, mode: ImportMode) -> None:
+    """Bring in ``src``, a real path (no symlink in it), keeping its read/write/execute bits."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if mode == "copy":
-        shutil.copyfile(src, dst)
+        shutil.copyfile(src, dst, follow_symlinks=False)
+        os.chmod(dst, stat.S_IMODE(os.stat(src).st_mode) & 0o777)
         return
     try:
-        os.link(os.path.realpath(src), dst)  # link the file, never a symlink to it
+        os.link(src, dst, follow_symlinks=False)
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise BadRequestError(
@@ -189,7 +258,8 @@ def import_model(
     if not valid_name(name):
         raise _bad(f"cannot make a name from {source.name!r}; give one", "invalid_name")
     try:
-        files = validate_source(source)
+        listing = validate_source(source)
+        files = listing.files
         total = sum(p.stat().st_size for _, p in files)
     except OSError as exc:
         raise _bad(
@@ -233,5 +303,10 @@ def import_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ImportOutcome(
-        model_id=LOCAL_PREFIX + name, path=target, origin=str(source), mode=mode, bytes=total
+        model_id=LOCAL_PREFIX + name,
+        path=target,
+        origin=str(source),
+        mode=mode,
+        bytes=total,
+        skipped=tuple(listing.skipped),
     )

@@ -15,6 +15,7 @@ from shared_schemas.library import (
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
+    ImportedModel,
     ImportRequest,
     LocalModel,
     LocalModelList,
@@ -66,20 +67,25 @@ async def get_local_model(model_id: ModelIdPath, library: LibraryDep) -> LocalMo
     summary="Unload, then delete from disk (the repo's snapshots and unshared blobs)",
 )
 async def delete_local_model(
-    model_id: ModelIdPath, library: LibraryDep, owned: OwnedDownloadsDep
+    model_id: ModelIdPath,
+    library: LibraryDep,
+    owned: OwnedDownloadsDep,
+    dry_run: Annotated[
+        bool, Query(description="Only report what would be removed and what stays.")
+    ] = False,
 ) -> DeleteResult:
-    return await library.delete(model_id, owned)
+    return await library.delete(model_id, owned, dry_run=dry_run)
 
 
 @router.post(
     "/api/models/import",
-    response_model=LocalModel,
+    response_model=ImportedModel,
     status_code=201,
     tags=["library"],
     responses=error_responses(400, 401, 409, 507),
-    summary="Register a local folder or .gguf file as local/<name>",
+    summary="Register a local folder or .gguf file as local/<name>; lists what was left out",
 )
-async def import_local_model(request: ImportRequest, library: LibraryDep) -> LocalModel:
+async def import_local_model(request: ImportRequest, library: LibraryDep) -> ImportedModel:
     return await library.import_model(request)
 
 

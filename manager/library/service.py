@@ -14,27 +14,32 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import psutil
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from manager.database import session_scope
+from manager.downloads.retry import BackoffWait
 from manager.errors import (
     ConflictError,
     DatabaseUnavailableError,
+    HubUnavailableError,
     ModelNotFoundError,
     ServiceUnavailableError,
 )
 from manager.inference_client import InferenceClient
+from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,
     assess,
     head_dim_of,
+    images_served,
     summary,
 )
 from manager.library.delete import execute_delete, plan_delete
@@ -44,17 +49,20 @@ from manager.library.paths import is_local_id, validate_model_id
 from manager.library.pool_state import PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
 from manager.library.scan import LibraryScanner, ScannedModel
+from manager.library.servable import check_download, listed_for_serving, requested_paths
 from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
 from manager.settings import ManagerSettings
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.downloads import ACTIVE_STATUSES
+from shared_schemas.downloads import ACTIVE_STATUSES, DownloadRequest
+from shared_schemas.errors import ErrorBody
 from shared_schemas.hub import HubModelDetails
 from shared_schemas.library import (
     CleanupResult,
     CompatibilityReport,
     CompatibilitySummary,
     DeleteResult,
+    ImportedModel,
     ImportRequest,
     LocalModel,
     LocalModelList,
@@ -120,8 +128,10 @@ class Library:
         settings: ManagerSettings,
         sessions: async_sessionmaker[AsyncSession],
         inference: InferenceClient,
+        watch: InferenceWatch | None = None,
     ) -> None:
         self.settings = settings
+        self.watch = watch
         self.cache_dir = settings.hub_cache
         self.models_dir = settings.local_models_dir
         self.scanner = LibraryScanner(self.cache_dir, self.models_dir)
@@ -164,7 +174,6 @@ class Library:
     async def _warm_up(self) -> None:
         """Scan once at start so the first request finds the caches filled."""
         try:
-            await asyncio.to_thread(architecture_supported, "llama")
             await self.snapshot()
         except Exception:
             logger.exception("library warm-up scan failed")
@@ -236,10 +245,15 @@ class Library:
             return requested
         return min(model.characteristics.context_length or default, default)
 
+    def _inference_view(self) -> InferenceView:
+        """What the inference server said it can load (``/admin/capabilities``)."""
+        return self.watch.view if self.watch is not None else InferenceView()
+
     def _facts(
         self, model: ScannedModel, budget: int | None, context: int | None = None
     ) -> CompatibilityFacts:
         ch = model.characteristics
+        view = self._inference_view()
         return CompatibilityFacts(
             model_id=model.id,
             local=True,
@@ -248,17 +262,33 @@ class Library:
             weights=model.weights,
             characteristics=ch,
             architecture_supported=(
-                architecture_supported(ch.model_type) if model.weights != "gguf" else None
+                architecture_supported(ch.model_type, view.model_types)
+                if model.weights != "gguf"
+                else None
             ),
             weight_bytes=model.weight_bytes,
             head_dim=head_dim_of(model.config, ch),
             context_tokens=self._context_tokens(model, context),
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
+            model_types_stale=view.stale,
+            images_served=images_served(
+                ch, view.capabilities.vision_model_types if view.capabilities else None
+            ),
         )
 
     def _summary(self, model: ScannedModel, budget: int | None) -> CompatibilitySummary:
-        key = (model.id, model.config_hash, model.weights, model.format, model.weight_bytes, budget)
+        view = self._inference_view()
+        key = (
+            model.id,
+            model.config_hash,
+            model.weights,
+            model.format,
+            model.weight_bytes,
+            budget,
+            view.model_types,
+            view.stale,
+        )
         found = self._summaries.get(key)
         if found is None:
             if len(self._summaries) >= _SUMMARY_CACHE_MAX:
@@ -349,17 +379,66 @@ class Library:
         pool = await self.pool.get()
         return assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
 
+    async def download_check(self, request: DownloadRequest, hub: Any) -> ErrorBody | None:
+        """Before a download job is made: None when the model runs here, its warning when
+        the request forces a verdict other than ``runs``, 409 ``model_not_servable``
+        otherwise. Judged from the Hub's description of the repository (its current
+        commit), narrowed to the files the request can fetch. Not judged here: a request
+        that matches no file (the download plan answers that), and a gated repository whose
+        config cannot be read without access (the download fails at once, saying how to get
+        access; with access, the config is read and judged)."""
+        details = await self._hub_details(hub, request.model_id)
+        paths = requested_paths(
+            (f.path for f in details.files), request.allow_patterns, request.format
+        )
+        if not paths or details.config_status == "gated":
+            return None
+        pool = await self.pool.get()
+        facts = self._hub_facts(details, pool.budget_bytes, None, set(paths))
+        return check_download(assess(facts), force=request.force)
+
+    async def _hub_details(self, hub: Any, model_id: str) -> HubModelDetails:
+        """The Hub's description, with the download planner's retries when the Hub is
+        unavailable for a moment (a download request is retried as a whole, not refused)."""
+        s = self.settings
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(HubUnavailableError),
+            stop=stop_after_attempt(s.download_retries + 1),
+            wait=BackoffWait(s.download_backoff_s, s.download_backoff_max_s),
+            reraise=True,
+        ):
+            with attempt:
+                details: HubModelDetails = await hub.details(model_id)
+                return details
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def servable(self, snap: LibrarySnapshot) -> LibrarySnapshot:
+        """``snap`` without the models on disk the inference server cannot load."""
+        budget = snap.pool.budget_bytes
+        models = [
+            m
+            for m in snap.models
+            if listed_for_serving(self._summary(m, budget), snap.pool.state_of(m.id))
+        ]
+        return replace(snap, models=models) if len(models) < len(snap.models) else snap
+
     def _hub_facts(
-        self, details: HubModelDetails, budget: int | None, context: int | None
+        self,
+        details: HubModelDetails,
+        budget: int | None,
+        context: int | None,
+        paths: set[str] | None = None,
     ) -> CompatibilityFacts:
+        """Facts from the Hub's description; ``paths``: only these files are fetched."""
         ch = details.characteristics or ModelCharacteristics()
-        sizes = {f.path: f.size for f in details.files}
+        sizes = {f.path: f.size for f in details.files if paths is None or f.path in paths}
         weights, names = weight_files(sizes)
         known = [sizes[n] or 0 for n in names]
         weight_bytes = (min(known) if weights == "gguf" else sum(known)) if known else None
         mlx = details.library_name == "mlx" or "mlx" in details.tags
         fmt = model_format(weights, {"quantization": {}} if mlx else None, None)
         default = self.settings.compatibility_context_tokens
+        view = self._inference_view()
         return CompatibilityFacts(
             model_id=details.id,
             local=False,
@@ -368,18 +447,24 @@ class Library:
             weights=weights,
             characteristics=ch,
             architecture_supported=(
-                architecture_supported(ch.model_type) if weights != "gguf" else None
+                architecture_supported(ch.model_type, view.model_types)
+                if weights != "gguf"
+                else None
             ),
             weight_bytes=weight_bytes or None,
             head_dim=head_dim_of(None, ch),
             context_tokens=context or min(ch.context_length or default, default),
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
+            model_types_stale=view.stale,
+            images_served=images_served(
+                ch, view.capabilities.vision_model_types if view.capabilities else None
+            ),
         )
 
     # ---- changing the library -----------------------------------------------------------------
 
-    async def import_model(self, request: ImportRequest) -> LocalModel:
+    async def import_model(self, request: ImportRequest) -> ImportedModel:
         outcome = await asyncio.to_thread(
             import_model,
             request.path,
@@ -397,17 +482,39 @@ class Library:
             )
 
         await self._write(record)
-        logger.info("imported %s from %s (%s)", outcome.model_id, outcome.origin, outcome.mode)
-        return await self.get_local(outcome.model_id)
+        logger.info(
+            "imported %s from %s (%s, %d entries skipped)",
+            outcome.model_id,
+            outcome.origin,
+            outcome.mode,
+            len(outcome.skipped),
+        )
+        model = await self.get_local(outcome.model_id)
+        return ImportedModel(**dict(model), skipped=list(outcome.skipped))
 
-    async def delete(self, model_id: str, owned: set[str] | None) -> DeleteResult:
-        """Unload, then remove from disk, then forget. Checks come first and touch nothing."""
+    async def delete(
+        self, model_id: str, owned: set[str] | None, *, dry_run: bool = False
+    ) -> DeleteResult:
+        """Unload, then remove from disk, then forget. Checks come first and touch nothing;
+        a dry run stops after them and says what would be removed and what stays."""
         plan = await asyncio.to_thread(plan_delete, model_id, self.cache_dir, self.models_dir)
         if owned is not None and model_id in owned:
             raise ConflictError(
                 f"a download of '{model_id}' is in progress",
                 code="download_in_progress",
                 resolution_steps=["Cancel the download first (DELETE /api/downloads/{id})."],
+            )
+        kept = await self._kept_on_delete(model_id)
+        if dry_run:
+            return DeleteResult(
+                id=model_id,
+                dry_run=True,
+                unloaded=None,
+                freed_bytes=plan.freed_bytes,
+                removed_revisions=list(plan.revisions),
+                removed_paths=plan.removed_paths,
+                kept_repos=list(plan.kept_repos),
+                kept_paths=kept,
             )
         unloaded = await self._unload_before_delete(model_id)
         await asyncio.to_thread(execute_delete, plan)
@@ -425,7 +532,16 @@ class Library:
             freed_bytes=plan.freed_bytes,
             removed_revisions=list(plan.revisions),
             removed_paths=plan.removed_paths,
+            kept_repos=list(plan.kept_repos),
+            kept_paths=kept,
         )
+
+    async def _kept_on_delete(self, model_id: str) -> list[str]:
+        """Where an imported model came from: deleting the import leaves that in place."""
+        if not is_local_id(model_id):
+            return []
+        record = (await self.snapshot()).records.get(model_id)
+        return [record.import_origin] if record and record.import_origin else []
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:
         try:

@@ -1,14 +1,16 @@
 """``/v1/models``: the manager's own merged catalog, OpenAI-shaped.
 
-Entries, in this order: the models on disk (Hugging Face cache, then imports), the models the
-inference server has loaded that are not on this disk, then the configured catalog's models
+Entries, in this order: the models on disk that the inference server can load (Hugging Face
+cache, then imports; the others are in ``/api/models/local`` with their verdict), the models
+the inference server has loaded that are not on this disk, then the configured catalog's models
 served elsewhere (``MODEL_MANAGER_CATALOG_FILE``). A configured entry with the id of a model
 above overrides its name, description, context length, type and owner.
 
 Each entry has the OpenAI fields (``id``, ``object``, ``created``, ``owned_by``) and what a
 frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``state`` (``unknown``
-when the inference server cannot be asked), ``default`` (``MODEL_MANAGER_DEFAULT_*_MODEL``)
-and ``characteristics``.
+when the inference server cannot be asked; ``not_visible_to_inference`` for a model on the
+manager's disk in a folder the inference server does not read), ``default``
+(``MODEL_MANAGER_DEFAULT_*_MODEL``) and ``characteristics``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from manager.deps import SettingsDep
+from manager.deps import InferenceWatchDep, SettingsDep
 from manager.errors import ModelNotFoundError
 from manager.library.deps import LibraryDep
 from manager.library.queries import RecordView
@@ -77,18 +79,30 @@ def _local_card(model: ScannedModel, record: RecordView | None, state: ModelStat
     )
 
 
+def _state(model: ScannedModel, snap: LibrarySnapshot, hidden: frozenset[str]) -> ModelState:
+    """The pool's state; a model the inference server cannot see (its folder is not read
+    there) and has not loaded is ``not_visible_to_inference``."""
+    state = snap.pool.state_of(model.id)
+    if model.source in hidden and state in ("not-loaded", "unknown"):
+        return "not_visible_to_inference"
+    return state
+
+
 def build_catalog(
     snap: LibrarySnapshot,
     configured: list[StaticCatalogEntry],
     defaults: set[str],
     rendered: RenderCache[ModelCard] | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> list[ModelCard]:
-    """The merged catalog. Pure but for ``rendered``, where unchanged entries are reused."""
+    """The merged catalog. Pure but for ``rendered``, where unchanged entries are reused.
+    ``hidden``: the sources (``hub``, ``imported``) whose folder the inference server does
+    not read."""
     cache = rendered if rendered is not None else RenderCache[ModelCard]()
     cards: dict[str, ModelCard] = {}
     for model in snap.models:
         record = snap.records.get(model.id)
-        state = snap.pool.state_of(model.id)
+        state = _state(model, snap, hidden)
         build = functools.partial(_local_card, model, record, state)
         cards[model.id] = cache.get(model.id, (model, record, state), build)
     cache.retain(set(cards))
@@ -132,10 +146,15 @@ def default_ids(settings: ManagerSettings) -> set[str]:
     return {model_id for model_id in chosen if model_id}
 
 
-async def _catalog(library: LibraryDep, settings: ManagerSettings) -> list[ModelCard]:
+async def _catalog(
+    library: LibraryDep, settings: ManagerSettings, hidden: frozenset[str]
+) -> list[ModelCard]:
     static: StaticCatalog = library.static
     snap, configured = await asyncio.gather(library.snapshot(), asyncio.to_thread(static.entries))
-    return build_catalog(snap, configured, default_ids(settings), library.rendered_cards)
+    servable = library.servable(snap)
+    return build_catalog(
+        servable, configured, default_ids(settings), library.rendered_cards, hidden
+    )
 
 
 @router.get(
@@ -147,9 +166,10 @@ async def _catalog(library: LibraryDep, settings: ManagerSettings) -> list[Model
 async def list_models(
     library: LibraryDep,
     settings: SettingsDep,
+    watch: InferenceWatchDep,
     type: Annotated[ModelType | None, Query(description="Only models of this type.")] = None,
 ) -> ModelList:
-    cards = await _catalog(library, settings)
+    cards = await _catalog(library, settings, watch.view.hidden_sources)
     if type is not None:
         cards = [card for card in cards if card.type == type]
     return ModelList(data=cards)
@@ -161,8 +181,10 @@ async def list_models(
     responses=error_responses(401, 404),
     summary="One catalog entry",
 )
-async def retrieve_model(model_id: str, library: LibraryDep, settings: SettingsDep) -> ModelCard:
-    for card in await _catalog(library, settings):
+async def retrieve_model(
+    model_id: str, library: LibraryDep, settings: SettingsDep, watch: InferenceWatchDep
+) -> ModelCard:
+    for card in await _catalog(library, settings, watch.view.hidden_sources):
         if card.id == model_id:
             return card
     raise ModelNotFoundError(

@@ -70,8 +70,10 @@ HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
-# ``expect``: the body has been read already, so there is nothing to continue.
-REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id", b"expect"}
+# ``expect``: the body has been read already, so there is nothing to continue. ``origin``:
+# the manager has checked it; the inference server, which checks it too, is not answering the
+# browser but the manager (a UI origin allowed here need not be listed there).
+REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id", b"expect", b"origin"}
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
 # Failures before any response: nothing was generated, so the request can be sent again.

@@ -7,7 +7,7 @@ import functools
 import socket
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,13 +99,16 @@ class FakeHub:
         created_at: str | None = None,
         trending_score: int = 0,
         private: bool = False,
+        listing: Sequence[str] | None = None,
     ) -> FakeRepo:
         """Create or replace a repo's metadata and commit ``files`` to ``revision``.
 
         A file is LFS when it has ``lfs_threshold`` bytes or more, or a weights suffix
         (``.safetensors``, ``.gguf``, ``.bin``, ...). ``author`` defaults to the org of
         ``repo_id``; ``gated`` is ``True`` (reported as ``"auto"``), ``"manual"`` or ``False``.
-        Calling it again for the same repo keeps its other branches and older commits.
+        ``listing`` (paths of ``files``, in order, repeats allowed) is what the API lists
+        instead of every file once: a broken Hub answer. Calling it again for the same repo
+        keeps its other branches and older commits.
         """
         if gated not in (False, True, "auto", "manual"):
             raise ValueError(f"gated must be False, True, 'auto' or 'manual', not {gated!r}")
@@ -130,7 +133,14 @@ class FakeHub:
                 refs=dict(old.refs) if old else {},
                 commits=dict(old.commits) if old else {},
             )
-            self._commit(repo, files, revision=revision, sha=sha, lfs_threshold=lfs_threshold)
+            self._commit(
+                repo,
+                files,
+                revision=revision,
+                sha=sha,
+                lfs_threshold=lfs_threshold,
+                listing=listing,
+            )
             self.repos[repo_id] = repo
             return repo
 
@@ -212,21 +222,32 @@ class FakeHub:
         revision: str,
         sha: str | None,
         lfs_threshold: int,
+        listing: Sequence[str] | None = None,
     ) -> str:
         fake_files = {
             path.strip("/"): FakeFile.from_bytes(path.strip("/"), data, lfs_threshold=lfs_threshold)
             for path, data in files.items()
         }
-        return self._store(repo, fake_files, revision=revision, sha=sha)
+        return self._store(repo, fake_files, revision=revision, sha=sha, listing=listing)
 
     @staticmethod
     def _store(
-        repo: FakeRepo, files: Mapping[str, FakeFile], *, revision: str, sha: str | None
+        repo: FakeRepo,
+        files: Mapping[str, FakeFile],
+        *,
+        revision: str,
+        sha: str | None,
+        listing: Sequence[str] | None = None,
     ) -> str:
         sha = sha or default_commit_sha(repo.repo_id, revision, files)
         if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
             raise ValueError(f"sha must be 40 lowercase hex digits, not {sha!r}")
-        repo.commits[sha] = FakeCommit(sha, dict(sorted(files.items())))
+        unknown = sorted(set(listing or ()) - set(files))
+        if unknown:
+            raise ValueError(f"listing names paths that are not files: {unknown}")
+        repo.commits[sha] = FakeCommit(
+            sha, dict(sorted(files.items())), tuple(listing) if listing is not None else None
+        )
         repo.refs[revision] = sha
         return sha
 

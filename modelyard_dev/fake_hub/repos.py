@@ -56,10 +56,22 @@ def default_commit_sha(repo_id: str, revision: str, files: Mapping[str, FakeFile
 
 @dataclass(frozen=True)
 class FakeCommit:
-    """An immutable set of files, by path."""
+    """An immutable set of files, by path.
+
+    ``listing`` is the order in which the API lists the files (``siblings``, ``/tree``); by
+    default each file once, by path. A listing may repeat a path, to serve an answer no git
+    tree can give.
+    """
 
     sha: str
     files: Mapping[str, FakeFile]
+    listing: tuple[str, ...] | None = None
+
+    def listed(self) -> list[tuple[str, FakeFile]]:
+        """``(path, file)`` as the API lists them."""
+        if self.listing is None:
+            return sorted(self.files.items())
+        return [(path, self.files[path]) for path in self.listing]
 
 
 @dataclass
@@ -280,7 +292,7 @@ def model_json(
         if want(name) and (value := getter()) is not None:
             out[name] = value
     if want("siblings"):
-        out["siblings"] = [sibling_json(f, blobs=blobs) for _, f in sorted(commit.files.items())]
+        out["siblings"] = [sibling_json(f, blobs=blobs) for _, f in commit.listed()]
     return out
 
 
@@ -298,7 +310,7 @@ def tree_entries(
     prefix = f"{path.strip('/')}/" if path.strip("/") else ""
     folders: set[str] = set()
     files: list[tuple[str, FakeFile | None]] = []
-    for file_path, file in commit.files.items():
+    for file_path, file in commit.listed():
         if not file_path.startswith(prefix):
             continue
         parts = file_path[len(prefix) :].split("/")

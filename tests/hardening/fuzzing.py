@@ -31,11 +31,18 @@ from shared_schemas.errors import ErrorEnvelope
 SEED = 20261101
 # Refusals of well-formed requests that depend on the deployment, the model or the disk, not
 # the schema: limits of the server and the model, patterns that match no file of a Hub repo,
-# an import path that holds no model (or one in a format that is refused).
+# an import path that holds no model (or one in a format that is refused), JSON schemas the
+# grammar engine cannot compile, tools for a template without them, fields that exclude
+# each other.
 SEMANTIC_400_CODES = frozenset(
     {
         "max_tokens_exceeded",
         "context_length_exceeded",
+        "invalid_schema",
+        "tools_not_supported",
+        "conflicting_parameters",
+        "invalid_message",
+        "chat_template_error",
         "no_matching_files",
         "path_not_found",
         "not_a_model",
@@ -60,8 +67,9 @@ SEMANTIC_400_CODES = frozenset(
 )
 # Routes that answer their own errors in Anthropic's shape (after the service's middleware).
 ANTHROPIC_PATHS = re.compile(r"^/v1/messages(/count_tokens)?$")
-# Parameters no schema can check: an opaque cursor the server did not issue.
-SEMANTIC_400_PARAMS = frozenset({"cursor"})
+# Parameters no schema can check: an opaque cursor the server did not issue, token ids past
+# the model's vocabulary.
+SEMANTIC_400_PARAMS = frozenset({"cursor", "logit_bias"})
 # Answers a well-formed request may get besides 2xx: an id that names nothing, a conflict, busy.
 ACCEPTED_ERROR_STATUSES = frozenset({404, 409, 429})
 

@@ -28,18 +28,10 @@ from tests.hardening.fuzzing import config, path_prefixes_regex, run
 MAX_EXAMPLES = 10
 INCLUDED_PATHS: tuple[str, ...] = ("/",)
 OPERATIONS: list[dict[str, object]] = [
-    # Download events never end: each stream is read up to its first event (the snapshot sent
-    # on connect), then closed. tests/manager/downloads/test_sse.py follows them to the end.
+    # The stream of all downloads never ends (one job's ends with the job): each stream is read
+    # up to its first event (the snapshot sent on connect), then closed.
+    # tests/manager/downloads/test_sse.py follows them to the end.
     {"include-path-regex": "^/api/downloads/.*events$", "max-stream-events": 1},
-    # ``/api/downloads/events`` is also ``/api/downloads/{job_id}`` with the id ``events``:
-    # DELETE there is the job route (400, not a UUID), not an undeclared method (405).
-    {
-        "include-path": "/api/downloads/events",
-        "checks": {
-            "unsupported_method": {"enabled": False},
-            "allow_header_conformance": {"enabled": False},
-        },
-    },
 ]
 # Ids may hold a '/' ({model_id:path}); schemathesis discards many of the values it draws.
 SUPPRESSED_HEALTH_CHECKS = ("filter_too_much",)

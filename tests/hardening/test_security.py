@@ -177,3 +177,21 @@ def test_secrets_never_logged_or_returned(locked: tuple[Service, Service]) -> No
     for text in answers:
         for secret in SECRETS:
             assert secret not in text
+
+
+def test_bearer_scheme_is_case_insensitive(locked: tuple[Service, Service]) -> None:
+    """The auth scheme is case-insensitive (RFC 7235): ``Authorization: bearer <token>`` used
+    to get 401 ``invalid bearer token`` from both processes; now it is accepted. The token
+    itself is still compared exactly."""
+    inference, manager = locked
+    for service, secret, path in (
+        (inference, INFERENCE_KEY, "/admin/pool"),
+        (manager, MANAGER_TOKEN, "/api/storage/stats"),
+    ):
+        with httpx.Client(base_url=service.url, timeout=30) as client:
+            for scheme in ("bearer", "BEARER", "BeArEr"):
+                r = client.get(path, headers={"Authorization": f"{scheme} {secret}"})
+                assert r.status_code == 200, (scheme, r.text)
+            for value in (f"bearer {secret.upper()}", f"bearer{secret}", f"Basic {secret}"):
+                r = client.get(path, headers={"Authorization": value})
+                assert_envelope(r, 401, "INVALID_TOKEN")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anthropic
 import httpx
@@ -27,9 +27,12 @@ TOKEN = "messages-secret"
 class Stack:
     manager: Service
     inference: Service
+    clients: list[anthropic.Anthropic] = field(default_factory=list)
 
     def client(self, key: str = TOKEN) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=self.manager.url, api_key=key, max_retries=0)
+        client = anthropic.Anthropic(base_url=self.manager.url, api_key=key, max_retries=0)
+        self.clients.append(client)
+        return client
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         manager.start()
         try:
-            yield Stack(manager=manager, inference=inference)
+            stack = Stack(manager=manager, inference=inference)
+            yield stack
+            for client in stack.clients:
+                client.close()
         finally:
             manager.stop()
     finally:

@@ -8,6 +8,7 @@ Normalize, a Matryoshka card), the same without the card, a Qwen3-Embedding-shap
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -289,3 +290,55 @@ def test_pool_reports_the_kind(stack: Stack) -> None:
     vectors(stack.client, BERT, "hello")
     slots = httpx.get(f"{stack.inference.url}/admin/pool", timeout=30).json()["slots"]
     assert {s["id"]: s["kind"] for s in slots}[BERT] == "embedding"
+
+
+def test_unknown_fields_are_refused_by_name(stack: Stack) -> None:
+    """Embeddings requests follow the strict rule of every request: a field that is not
+    implemented is refused, never silently ignored; ``user`` is accepted and ignored."""
+    refused = httpx.post(
+        f"{stack.manager.url}/v1/embeddings",
+        json={"model": BERT, "input": "hi", "truncate": True},
+        timeout=60,
+    )
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["param"]) == ("unsupported_parameter", "truncate")
+    accepted = httpx.post(
+        f"{stack.manager.url}/v1/embeddings",
+        json={"model": BERT, "input": "hi", "user": "someone"},
+        timeout=60,
+    )
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_capabilities_of_embedding_models(stack: Stack) -> None:
+    listing = httpx.get(f"{stack.inference.url}/v1/models", timeout=30).json()["data"]
+    capabilities = {card["id"]: card["capabilities"] for card in listing}
+    assert capabilities[BERT] == capabilities[DECODER] == ["embeddings"]
+    assert "chat" in capabilities[CHAT] and "embeddings" not in capabilities[CHAT]
+
+
+def test_an_embedding_model_never_loaded_is_listed_and_runs(stack: Stack) -> None:
+    """The manager lists (and judges servable) an encoder embedding model before it has ever
+    been loaded: the inference server reports the model types it loads through mlx-embeddings.
+
+    Reproduction: a BERT sentence-transformers folder added to the models directory was
+    missing from the manager's ``/v1/models`` until something loaded it, and its verdict was
+    ``not-loadable`` ("bert" is not an mlx-lm model type).
+    """
+    write_files(stack.models / "emb-bert-fresh", bert_embedding_files(seed=5))
+    fresh = "local/emb-bert-fresh"
+    deadline = time.monotonic() + 60
+    while (
+        not httpx.get(f"{stack.manager.url}/api/system", timeout=30)
+        .json()["inference"]
+        .get("capabilities")
+    ):
+        assert time.monotonic() < deadline, "the manager never learnt the server's model types"
+        time.sleep(0.2)
+    listing = httpx.get(f"{stack.manager.url}/v1/models", timeout=30).json()["data"]
+    cards = {card["id"]: card for card in listing}
+    assert cards[fresh]["type"] == "embedding"
+    assert cards[fresh]["state"] == "not-loaded"
+    verdict = httpx.get(f"{stack.manager.url}/api/models/compatibility/{fresh}", timeout=30).json()
+    assert verdict["label"] == "runs", verdict

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -271,3 +273,89 @@ def test_an_image_part_without_its_type_is_still_an_image(stack: Stack) -> None:
     reply = ask(stack, [{"role": "user", "content": [part, {"type": "text", "text": "Hi"}]}])
     with_type = ask(stack, [image_message(data_url(png(28, 28)), "Hi")])
     assert reply.usage.prompt_tokens == with_type.usage.prompt_tokens
+
+
+SCHEMA: Any = {
+    "type": "object",
+    "properties": {"colour": {"type": "string", "maxLength": 12}, "count": {"type": "integer"}},
+    "required": ["colour", "count"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_schema_output_with_an_image(stack: Stack, stream: bool) -> None:
+    """Structured outputs hold on a vision model: the grammar constraint runs inside its
+    generator, so even random weights answer JSON that validates."""
+    import jsonschema
+
+    request: Any = {
+        "model": VISION,
+        "messages": [image_message(data_url(png(56, 56)), "Describe it as JSON.")],
+        "max_tokens": 60,
+        "temperature": 0.8,
+        "seed": 3,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "picture", "schema": SCHEMA},
+        },
+    }
+    if stream:
+        chunks = list(stack.client.chat.completions.create(**request, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+    else:
+        reply = stack.client.chat.completions.create(**request)
+        text, finish = reply.choices[0].message.content or "", reply.choices[0].finish_reason
+    assert finish == "stop", text
+    jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def test_logprobs_with_an_image(stack: Stack) -> None:
+    reply = ask(stack, [image_message(data_url(png(28, 28)))], logprobs=True, top_logprobs=2)
+    assert reply.choices[0].logprobs is not None
+    entries = reply.choices[0].logprobs.content or []
+    assert len(entries) == reply.usage.completion_tokens
+    assert all(len(e.top_logprobs) == 2 and e.logprob <= 0 for e in entries)
+
+
+def test_tools_on_a_vision_model_without_a_tool_format_are_refused(stack: Stack) -> None:
+    tool: Any = {"type": "function", "function": {"name": "look", "parameters": SCHEMA}}
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(stack, [image_message(data_url(png(28, 28)))], tools=[tool])
+    assert info.value.code == "tools_not_supported"
+
+
+def test_unknown_fields_are_refused_beside_images(stack: Stack) -> None:
+    """Image parts are part of the strict schema; a field it does not know is still refused."""
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(stack, [image_message(data_url(png(28, 28)))], extra_body={"modalities": ["text"]})
+    assert info.value.code == "unsupported_parameter"
+    assert info.value.param == "modalities"
+
+
+def test_capabilities_name_vision(stack: Stack) -> None:
+    listing = httpx.get(f"{stack.inference.url}/v1/models", timeout=30).json()["data"]
+    capabilities = {card["id"]: card["capabilities"] for card in listing}
+    assert "vision" in capabilities[VISION] and "chat" in capabilities[VISION]
+    assert "vision" not in capabilities[CHAT]
+    features = httpx.get(f"{stack.inference.url}/admin/capabilities", timeout=30).json()
+    assert {"vision", "embeddings"} <= set(features["features"])
+
+
+def test_the_manager_says_images_are_served(stack: Stack) -> None:
+    """The manager's verdict on a vision-language model the server's mlx-vlm loads: it runs,
+    with its images (no "served for text only" warning)."""
+    deadline = time.monotonic() + 60
+    while (
+        not httpx.get(f"{stack.manager.url}/api/system", timeout=30)
+        .json()["inference"]
+        .get("capabilities")
+    ):
+        assert time.monotonic() < deadline, "the manager never learnt the server's model types"
+        time.sleep(0.2)
+    verdict = httpx.get(f"{stack.manager.url}/api/models/compatibility/{VISION}", timeout=30)
+    report = verdict.json()
+    codes = {reason["code"] for reason in report["reasons"]}
+    assert report["label"] == "runs", report
+    assert "images_served" in codes and "text_only" not in codes, report

@@ -44,7 +44,9 @@ def app_client(make_settings: Callable[..., ManagerSettings]) -> AppClientFactor
         app = create_app(make_settings(**overrides))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://manager") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost"
+            ) as client:
                 yield app, client
 
     return open_app

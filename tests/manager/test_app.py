@@ -13,8 +13,15 @@ async def test_health_ready_metrics(app_client: AppClientFactory) -> None:
         assert (await client.get("/health")).json() == {"status": "ok"}
         ready = await client.get("/ready")
         metrics = await client.get("/metrics")
-    assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "inference_server": False}
+    # No inference server at CLOSED_PORT_URL: not ready, and the answer says which part.
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["database"] == {"ok": True, "message": None}
+    assert body["checks"]["inference"]["ok"] is False
+    assert "unreachable" in body["checks"]["inference"]["message"]
+    assert body["checks"]["storage"]["ok"] is False
+    assert body["checks"]["storage"]["message"].startswith("not checked")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'modelyard_manager_http_requests_total{method="GET",route="/health",status="200"}' in (
         metrics.text
@@ -41,7 +48,8 @@ async def test_token_required_everywhere_but_health(app_client: AppClientFactory
         wrong = await client.get("/ready", headers={"Authorization": "Bearer tok2"})
         assert wrong.status_code == 401
         right = await client.get("/ready", headers={"Authorization": "Bearer tok"})
-        assert right.status_code == 200
+        assert right.status_code == 503  # past auth; no inference server here
+        assert right.json()["checks"]["database"]["ok"] is True
 
 
 async def test_cors_local_origins_by_default(app_client: AppClientFactory) -> None:
@@ -85,4 +93,6 @@ async def test_read_only_database_answers_503_and_stays_up(
         ready = await client.get("/ready")
     assert ready.status_code == 503
     assert ready.headers["retry-after"] == "1"
-    assert "readonly" in ready.json()["database"] or "read-only" in ready.json()["database"]
+    database = ready.json()["checks"]["database"]
+    assert database["ok"] is False
+    assert "readonly" in database["message"] or "read-only" in database["message"]

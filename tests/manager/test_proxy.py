@@ -157,7 +157,7 @@ async def test_declared_routes_forward_like_the_fast_path(
     app.user_middleware = [m for m in app.user_middleware if m.cls is not ForwardedPaths]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://manager") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             routed = await client.post("/v1/chat/completions", json=request)
     assert routed.status_code == fast.status_code == 200
     assert routed.text == fast.text

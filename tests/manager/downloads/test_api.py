@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from huggingface_hub import scan_cache_dir, snapshot_download
 
 from manager.downloads.cache import RepoCache
@@ -24,9 +25,12 @@ def metric(manager: Manager, name: str, **labels: str) -> float:
     return value or 0.0
 
 
+LLAMA = b'{"model_type": "llama"}'  # a config.json the compatibility check can judge
+
+
 def add_model(hub: FakeHub, repo_id: str, size: int = BIG, seed: int = 1) -> None:
     """A small MLX-style repo whose weights are one generated LFS file."""
-    hub.add_repo(repo_id, {"config.json": b'{"model_type": "llama"}\n', "README.md": b"# x\n"})
+    hub.add_repo(repo_id, {"config.json": LLAMA + b"\n", "README.md": b"# x\n"})
     hub.add_big_file(repo_id, "model.safetensors", size, seed=seed)
 
 
@@ -106,14 +110,16 @@ async def test_same_model_twice_is_one_job_and_complete_is_200(
 async def test_already_in_cache_from_another_tool_is_200_with_nothing_transferred(
     hub: FakeHub, hub_url: str, run_manager: ManagerFactory, make_settings: Any
 ) -> None:
-    hub.add_repo("dl/present", {"config.json": b"{}", "model.safetensors": b"w" * 4096})
+    hub.add_repo("dl/present", {"config.json": LLAMA, "model.safetensors": b"w" * 4096})
     cache = make_settings().hub_cache
     await asyncio.to_thread(snapshot_download, "dl/present", cache_dir=cache, endpoint=hub_url)
     hub.reset_stats()
     async with run_manager() as m:
         job = await m.start("dl/present", expect=200)
     assert job["status"] == "completed" and job["bytes_transferred"] == 0
-    assert hub.stats.gets == 0
+    # Only config.json is read, by the compatibility check; no weights move.
+    assert hub.stats.file("dl/present", "model.safetensors").get == 0
+    assert hub.stats.gets == hub.stats.file("dl/present", "config.json").get == 1
 
 
 async def test_jobs_beyond_the_limit_wait_in_the_queue(
@@ -213,7 +219,7 @@ async def test_history_is_listed_filtered_and_deleted(
     hub: FakeHub, run_manager: ManagerFactory
 ) -> None:
     for i in range(3):
-        hub.add_repo(f"dl/hist{i}", {"config.json": b"{}", "model.safetensors": b"h" * 2000})
+        hub.add_repo(f"dl/hist{i}", {"config.json": LLAMA, "model.safetensors": b"h" * 2000})
     async with run_manager() as m:
         ids = []
         for i in range(3):
@@ -239,7 +245,8 @@ async def test_history_is_capped(hub: FakeHub, run_manager: ManagerFactory) -> N
         hub.add_repo(f"dl/cap{i}", {"config.json": b"{}"})
     async with run_manager(download_history_max=2) as m:
         for i in range(3):
-            await m.wait((await m.start(f"dl/cap{i}"))["id"], "completed")
+            # A config alone is no model: forced past the compatibility check.
+            await m.wait((await m.start(f"dl/cap{i}", force=True))["id"], "completed")
         listed = (await m.client.get("/api/downloads")).json()
         assert [j["model_id"] for j in listed["downloads"]] == ["dl/cap2", "dl/cap1"]
 
@@ -258,7 +265,7 @@ async def test_not_enough_disk_is_refused_with_507(
         assert error["details"]["required_space"] >= BIG + 10**18
         assert error["resolution_steps"]
         assert (await m.client.get("/api/downloads")).json()["total"] == 0
-    assert hub.stats.gets == 0
+    assert hub.stats.file("dl/disk", "model.safetensors").get == 0
 
 
 async def test_free_space_seam_counts_only_missing_bytes(
@@ -317,10 +324,42 @@ async def test_corrupt_bytes_fail_the_job_clearly_with_nothing_usable(
         assert (await m.wait(job["id"], "completed", "failed"))["status"] == "completed"
 
 
+async def test_resume_right_after_a_failure_resumes(
+    hub: FakeHub, run_manager: ManagerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction: a job that failed showed ``failed`` while its end was still being saved;
+    ``POST /resume`` sent in that moment answered 200 with the job still ``failed`` and
+    resumed nothing (seen as a flaky corrupt-bytes test on a busy machine). The save is
+    slowed down here so the moment is wide."""
+    add_model(hub, "dl/quick-resume", size=200_000, seed=12)
+    hub.set_fault(path_glob="dl/quick-resume/model.safetensors", corrupt=True)
+    async with run_manager() as m:
+        real_save = m.downloads._save
+        gate = asyncio.Event()
+
+        async def slow_save(live: Any, **kwargs: Any) -> None:
+            if live.status == "failed":
+                await gate.wait()
+            await real_save(live, **kwargs)
+
+        monkeypatch.setattr(m.downloads, "_save", slow_save)
+        job = await m.start("dl/quick-resume")
+        await m.wait(job["id"], "failed")
+        hub.reset_faults()
+        resume = asyncio.create_task(m.client.post(f"/api/downloads/{job['id']}/resume"))
+        await asyncio.sleep(0.2)
+        gate.set()
+        response = await resume
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] in ("queued", "downloading", "verifying", "completed")
+        done = await m.wait(job["id"], "completed", "failed")
+        assert done["status"] == "completed"
+
+
 async def test_gated_model_fails_at_once_with_steps(
     hub: FakeHub, run_manager: ManagerFactory
 ) -> None:
-    hub.add_repo("dl/gated", {"config.json": b"{}", "model.safetensors": b"g" * 5000}, gated=True)
+    hub.add_repo("dl/gated", {"config.json": LLAMA, "model.safetensors": b"g" * 5000}, gated=True)
     async with run_manager() as m:
         job = await m.start("dl/gated")
         failed = await m.wait(job["id"], "failed", "completed")
@@ -333,7 +372,7 @@ async def test_gated_model_with_a_valid_token_downloads(
     hub: FakeHub, run_manager: ManagerFactory
 ) -> None:
     hub.add_repo(
-        "dl/gated-ok", {"config.json": b"{}", "model.safetensors": b"g" * 5000}, gated=True
+        "dl/gated-ok", {"config.json": LLAMA, "model.safetensors": b"g" * 5000}, gated=True
     )
     async with run_manager(hf_token="hf_good_token") as m:
         job = await m.start("dl/gated-ok")
@@ -353,11 +392,14 @@ async def test_transient_errors_are_retried_to_completion(
     hub: FakeHub, run_manager: ManagerFactory
 ) -> None:
     add_model(hub, "dl/flaky", seed=12)
-    hub.fail_next(2, status=502, path_glob="dl/flaky/model.safetensors")
-    hub.fail_next(1, status=429, retry_after=0.1, path_glob="dl/flaky/config.json")
-    hub.drop_after_bytes(1_000_000, times=1, path_glob="dl/flaky/model.safetensors")
-    hub.fail_next(1, status=503, target="api")
     async with run_manager() as m:
+        # The compatibility check reads the Hub's description first (cached): read it before
+        # the faults, so that they hit the download itself.
+        assert (await m.client.get("/api/hub/models/dl/flaky")).status_code == 200
+        hub.fail_next(2, status=502, path_glob="dl/flaky/model.safetensors")
+        hub.fail_next(1, status=429, retry_after=0.1, path_glob="dl/flaky/config.json")
+        hub.drop_after_bytes(1_000_000, times=1, path_glob="dl/flaky/model.safetensors")
+        hub.fail_next(1, status=503, target="api")
         done = await m.wait((await m.start("dl/flaky"))["id"], "failed", "completed")
         assert done["status"] == "completed", done["error"]
         assert metric(m, "download_retries_total", reason="http_502") == 2
@@ -415,12 +457,15 @@ async def test_unknown_things_are_404_and_patterns_matching_nothing_400(
             assert response.status_code == 404, path
             assert response.json()["error"]["code"] == "NOT_FOUND"
         bad = await m.client.get("/api/downloads/not-a-uuid")
-        assert bad.status_code == 400
+        assert bad.status_code == 404  # job ids are UUIDs: no such resource
+        assert bad.json()["error"]["code"] == "NOT_FOUND"
 
 
 async def test_selected_patterns_only(hub: FakeHub, run_manager: ManagerFactory) -> None:
     async with run_manager() as m:
-        job = await m.start(TINY, allow_patterns=["*.json"], revision="main")
+        # JSON files alone cannot run: forced, and the job says so.
+        job = await m.start(TINY, allow_patterns=["*.json"], revision="main", force=True)
+        assert job["warning"]["code"] == "model_not_servable"
         done = await m.wait(job["id"], "completed", "failed")
     assert done["allow_patterns"] == ["*.json"]
     assert {f["path"] for f in done["files"]} == {

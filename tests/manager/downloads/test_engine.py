@@ -211,6 +211,20 @@ async def test_429_retry_after_is_honoured(hub: FakeHub, make_setup: Any) -> Non
         assert s.retries("http_429") == 1
 
 
+async def test_retry_after_nan_or_negative_falls_back_to_backoff(
+    hub: FakeHub, make_setup: Any
+) -> None:
+    """Reproduction: a 503 with ``Retry-After: nan`` made the engine wait nan seconds, which
+    ``asyncio.sleep`` never ends; it now waits its own backoff and completes."""
+    add_weights(hub, "eng/nan", size=300_000)
+    hub.fail_next(1, status=503, retry_after=float("nan"))
+    hub.fail_next(1, status=429, retry_after=-5)
+    async with make_setup("eng/nan") as s:
+        await s.fetch()
+        assert len(s.sleeps) == 2 and all(0 < d <= 0.05 for d in s.sleeps), s.sleeps
+    assert hub.stats.file("eng/nan", WEIGHTS).statuses == [503, 429, 200]
+
+
 async def test_retries_are_bounded(hub: FakeHub, make_setup: Any) -> None:
     add_weights(hub, "eng/down", size=300_000)
     hub.fail_next(50, status=500)

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from manager.downloads.events import EventBus
-from shared_schemas.downloads import JobDeletedEvent, SnapshotEvent
+from shared_schemas.downloads import (
+    DownloadJob,
+    JobDeletedEvent,
+    JobEvent,
+    JobStatus,
+    SnapshotEvent,
+)
 
 
 def parse(frame: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -31,8 +37,48 @@ async def take(stream: AsyncIterator[str], n: int) -> list[str]:
     return [await asyncio.wait_for(anext(stream), 2) for _ in range(n)]
 
 
+async def drain(stream: AsyncIterator[str]) -> list[str]:
+    """Every frame until the stream ends (it must, within seconds)."""
+    async with asyncio.timeout(5):
+        return [frame async for frame in stream]
+
+
 def deleted(job_id: str) -> JobDeletedEvent:
     return JobDeletedEvent(job_id=job_id)
+
+
+def job(job_id: str, status: JobStatus = JobStatus.DOWNLOADING) -> DownloadJob:
+    return DownloadJob(
+        id=job_id,
+        model_id="org/x",
+        revision="main",
+        status=status,
+        bytes_total=10,
+        bytes_done=1,
+        bytes_transferred=1,
+        files_total=1,
+        files_done=0,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def progress(job_id: str, note: str = "") -> JobEvent:
+    """A job's event that is not its last (``note`` goes in its model id, to tell them apart)."""
+    event = JobEvent(type="progress", job=job(job_id))
+    event.job.model_id = f"org/{note or 'x'}"
+    return event
+
+
+def status(job_id: str, value: JobStatus) -> JobEvent:
+    return JobEvent(type="status", job=job(job_id, value))
+
+
+def snapshot_of(*jobs: DownloadJob) -> Any:
+    async def take_snapshot() -> SnapshotEvent:
+        return SnapshotEvent(jobs=list(jobs))
+
+    return take_snapshot
 
 
 async def test_snapshot_then_live_events_filtered_by_job() -> None:
@@ -54,16 +100,51 @@ async def test_snapshot_then_live_events_filtered_by_job() -> None:
 
 async def test_last_event_id_replays_what_was_missed() -> None:
     bus = EventBus()
-    first = bus.publish("a", deleted("1"))
-    bus.publish("a", deleted("2"))
-    bus.publish("b", deleted("x"))
-    bus.publish("a", deleted("3"))
+    first = bus.publish("a", progress("a", "1"))
+    bus.publish("a", progress("a", "2"))
+    bus.publish("b", progress("b", "x"))
+    bus.publish("a", progress("a", "3"))
     stream = bus.stream(snapshot, job_id="a", last_event_id=bus.event_id(first.seq))
     frames = await take(stream, 2)
-    assert [parse(f)[1]["job_id"] for f in frames] == ["2", "3"]  # type: ignore[index]
+    assert [parse(f)[1]["job"]["model_id"] for f in frames] == ["org/2", "org/3"]  # type: ignore[index]
     bus.publish("a", deleted("4"))
     assert parse((await take(stream, 1))[0])[1] == {"type": "deleted", "job_id": "4"}
     await stream.aclose()
+
+
+async def test_a_job_stream_ends_after_the_jobs_last_event() -> None:
+    """Reproduction: the stream of one job stayed open after the job completed, so a script
+    could not wait on it (``curl -N .../events`` never returned)."""
+    for final in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        bus = EventBus()
+        stream = bus.stream(snapshot_of(job("a")), job_id="a", last_event_id=None)
+        await take(stream, 1)
+        bus.publish("a", status("a", JobStatus.PAUSED))
+        bus.publish("a", status("a", final))
+        bus.publish("a", progress("a"))  # never sent: the stream ended
+        frames = await drain(stream)
+        assert [parse(f)[1]["job"]["status"] for f in frames] == ["paused", final.value]  # type: ignore[index]
+        assert bus.subscriber_count == 0
+
+
+async def test_a_finished_jobs_stream_ends_at_once_and_all_jobs_stay_open() -> None:
+    bus = EventBus(keepalive_s=0.05)
+    done = job("a", JobStatus.COMPLETED)
+    ended = await drain(bus.stream(snapshot_of(done), job_id="a", last_event_id=None))
+    assert [parse(f)[1]["type"] for f in ended] == ["snapshot"]  # type: ignore[index]
+    # Reconnecting after the last event: nothing missed, the job is finished: the end.
+    last = bus.publish("a", status("a", JobStatus.COMPLETED))
+    again = bus.stream(snapshot_of(done), job_id="a", last_event_id=bus.event_id(last.seq))
+    assert await drain(again) == []
+    # Reconnecting before it: the missed events, the last one included, then the end.
+    replay = bus.stream(snapshot_of(done), job_id="a", last_event_id=bus.event_id(last.seq - 1))
+    assert len(await drain(replay)) == 1
+    every = bus.stream(snapshot_of(done), job_id=None, last_event_id=None)
+    await take(every, 1)
+    bus.publish("a", status("a", JobStatus.COMPLETED))
+    await take(every, 1)
+    assert (await take(every, 1))[0] == ": keep-alive\n\n"
+    await every.aclose()
 
 
 async def test_unknown_or_foreign_last_event_id_gets_a_snapshot() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from manager.downloads.plan import (
     RemoteFile,
+    check_listing,
     checked_file,
     choose_gguf,
     detect_format,
@@ -146,8 +147,9 @@ def test_gguf_split_set_is_taken_whole() -> None:
     "path", ["../evil", "a/../../b", "/etc/passwd", "a//b", "a\\b", "./x", "", "a/./b"]
 )
 def test_unsafe_paths_from_the_hub_are_refused(path: str) -> None:
-    with pytest.raises(HubResponseError):
+    with pytest.raises(HubResponseError) as caught:
         checked_file(path, 1, SHA1, None)
+    assert caught.value.status == 502 and caught.value.code == "bad_hub_answer"
 
 
 def test_file_metadata_is_checked() -> None:
@@ -161,3 +163,40 @@ def test_file_metadata_is_checked() -> None:
     ]:
         with pytest.raises(HubResponseError):
             checked_file("ok.json", size, blob, sha)
+
+
+@pytest.mark.parametrize(
+    ("listing", "says"),
+    [
+        (["config.json", "model.safetensors", "config.json"], "twice"),
+        (["config.json", "config.json/inner.json"], "both as a file and as the folder"),
+        (["a/b/c.json", "a/b"], "both as a file and as the folder"),
+        (["x" * 300 + ".json"], "longer than 255 bytes"),
+        (["dir/" + "é" * 128 + "/w.bin"], "longer than 255 bytes"),  # 256 bytes in UTF-8
+    ],
+)
+def test_listings_no_folder_can_hold_are_bad_hub_answers(listing: list[str], says: str) -> None:
+    """Reproduction: a Hub listing with a 300-character file name, with both ``config.json``
+    and ``config.json/inner.json``, or with a path twice was planned as usual; the job then
+    failed while linking (``internal_error``, the half-linked model listed as usable) or its
+    rows could not be saved (503 ``DATABASE_UNAVAILABLE``)."""
+    with pytest.raises(HubResponseError) as caught:
+        check_listing([f(path) for path in listing])
+    error = caught.value
+    assert (error.status, error.code, error.src) == (502, "bad_hub_answer", "hub")
+    assert says in error.message
+    assert len(error.message) < 400  # a long name is not echoed whole
+
+
+def test_listings_a_folder_can_hold_pass() -> None:
+    check_listing(MLX_REPO)
+    check_listing([f("config.json"), f("config.jsonx/inner.json"), f("a" * 255)])
+    check_listing([f("dir/" + "é" * 127 + "/w.bin")])  # 254 bytes
+
+
+def test_a_pattern_matching_nothing_is_echoed_at_most_200_characters() -> None:
+    """Reproduction: a pattern of 1 MB matching nothing came back whole in the 400's message."""
+    long = "q" * 256
+    with pytest.raises(BadRequestError) as caught:
+        select_files(MLX_REPO, [long, "*.gguf"], "mlx")
+    assert "q" * 200 in caught.value.message and "q" * 201 not in caught.value.message

@@ -59,7 +59,9 @@ async def test_sigkill_mid_file_then_restart_continues_with_range(
     await asyncio.to_thread(first.start)
     try:
         async with httpx.AsyncClient(base_url=first.url) as client:
-            response = await client.post("/api/downloads", json={"model_id": REPO})
+            # Weights alone, no config.json: forced past the compatibility check.
+            body = {"model_id": REPO, "force": True}
+            response = await client.post("/api/downloads", json=body)
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
         await asyncio.to_thread(

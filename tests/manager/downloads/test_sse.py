@@ -138,7 +138,7 @@ async def test_reconnect_with_last_event_id_replays_missed_events(
 async def test_keep_alive_and_deleted_events(hub: FakeHub, run_manager: ManagerFactory) -> None:
     hub.add_repo("sse/keep", {"config.json": b"{}"})
     async with run_manager(sse_keepalive_s=0.1) as m:
-        job = await m.start("sse/keep")
+        job = await m.start("sse/keep", force=True)  # a config alone is no model
         await m.wait(job["id"], "completed")
         async with await open_stream(m, "/api/downloads/events") as response:
             reader = EventReader(response)

@@ -78,6 +78,13 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after(email.utils.formatdate(1_000, usegmt=True), now=2_000) == 0.0
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-1", "-0.5", "1e999"])
+def test_retry_after_that_is_no_wait_is_absent(value: str) -> None:
+    """Reproduction: ``Retry-After: nan`` from the Hub became a wait of nan seconds (asyncio
+    never wakes from it: the download hung); ``-1`` became 0. Both are treated as absent."""
+    assert parse_retry_after(value) is None
+
+
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
     for failures, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (10, 8.0)]:
         delays = [backoff_delay(failures, 1.0, 8.0) for _ in range(50)]

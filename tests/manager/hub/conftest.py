@@ -232,7 +232,7 @@ async def _start(stack: contextlib.AsyncExitStack, **values: Any) -> Manager:
     app = create_app(settings)
     await stack.enter_async_context(app.router.lifespan_context(app))
     client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m")
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
     )
     return Manager(app, client, settings)
 

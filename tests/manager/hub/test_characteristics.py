@@ -604,6 +604,7 @@ def test_real_llama_config() -> None:
         "multimodal_type": None,
         "use_cache": True,
         "torch_dtype": "bfloat16",
+        "max_position_embeddings": 131072,
     }
     assert result.badges == ["Llama", "128K ctx", "1.2B"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from modelyard_dev.fake_hub import FakeHub
-from tests.manager.hub.conftest import LLAMA_CONFIG, TOKEN, MakeManager, Manager
+from tests.manager.hub.conftest import LLAMA_CONFIG, TOKEN, MakeManager, Manager, js
 from tests.manager.hub.test_local_config import cache_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -82,3 +82,24 @@ async def test_gated_config_with_a_token(make_manager) -> None:
     r = await manager.client.get("/api/models/config/Acme/Gated-1B")
     assert r.status_code == 200
     assert TOKEN not in r.text
+
+
+async def test_characteristics_name_the_context_window_twice(
+    make_manager: MakeManager, hub: FakeHub
+) -> None:
+    """The context window is returned as ``context_length`` and, with the same value, as
+    ``max_position_embeddings`` (the name frontends built on mlx-manager's characteristics
+    read), in the config and details answers alike.
+
+    Reproduction: ``GET /api/models/config/Acme/Vision-2B`` and
+    ``GET /api/hub/models/Acme/Base-7B`` answered ``context_length`` only.
+    """
+    manager = await make_manager()  # its own disk
+    cache_model(manager.settings.hub_cache, "Acme/Local-7B", js(LLAMA_CONFIG))
+    local = (await manager.client.get("/api/models/config/Acme/Local-7B")).json()
+    remote = (await manager.client.get("/api/models/config/Acme/Vision-2B")).json()
+    details = (await manager.client.get("/api/hub/models/Acme/Base-7B")).json()
+    assert (local["source"], remote["source"]) == ("local", "hub")
+    for body, tokens in ((local, 131072), (remote, 32768), (details, 131072)):
+        ch = body["characteristics"]
+        assert (ch["context_length"], ch["max_position_embeddings"]) == (tokens, tokens)

@@ -94,6 +94,22 @@ async def test_truncated_answer_is_503_and_not_cached(manager: Manager, hub: Fak
     assert (await manager.client.get("/api/hub/models/Acme/Pickle-1B")).status_code == 200
 
 
+async def test_a_404_without_an_error_code_is_model_not_found(make_manager, hub: FakeHub) -> None:
+    """Reproduction: a mirror (or proxy) answering ``GET /api/models/Acme/Base-7B`` with a bare
+    404, without ``X-Error-Code``, made the model's details a 502 ``BAD_GATEWAY``; it is the
+    model not found, 404, as with the Hub's own ``RepoNotFound``."""
+    manager = await make_manager()  # nothing cached yet
+    hub.fail_next(1, status=404, target="api", path_glob="/api/models/Acme/Base-7B")
+    r = await manager.client.get("/api/hub/models/Acme/Base-7B")
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["src"]) == ("model_not_found", "hub")
+    assert "'Acme/Base-7B' was not found" in error["message"]
+    # A bare 404 on a search is not about a model: still a bad answer.
+    hub.fail_next(1, status=404, target="api", path_glob="/api/models")
+    assert (await manager.client.get("/api/hub/search", params={"q": "base"})).status_code == 502
+
+
 BAD_IDS = [
     "/api/hub/models/a/%2E%2E/b",
     "/api/hub/models/..%2F..%2Fetc%2Fpasswd",

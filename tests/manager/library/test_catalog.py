@@ -46,6 +46,7 @@ def _place(dirs: Dirs) -> Path:
     place_in_cache(
         dirs.cache, "org/embedder", tiny_files(model_type="bert", architectures=["BertModel"])
     )
+    place_in_cache(dirs.cache, "org/tiny-embedding")  # a Llama that mlx-lm loads
     place_folder(dirs.models, "mine")
     write_gguf(dirs.models / "quant" / "q.gguf")
     catalog = dirs.outside / "catalog.json"
@@ -63,11 +64,15 @@ async def test_catalog_with_the_inference_server_down(open_app: AppFactory, dirs
     body = response.json()
     assert body["object"] == "list"
     cards = {c["id"]: c for c in body["data"]}
+    # local/quant (GGUF) is on disk but not loadable: not listed. Which model types the
+    # inference server loads cannot be asked while it is down, so org/embedder (bert) is
+    # listed; test_model_types_come_from_the_inference_server shows it hidden once the
+    # server has said what it loads.
     assert list(cards) == [
         "org/embedder",
         "org/llama-tiny",
+        "org/tiny-embedding",
         "local/mine",
-        "local/quant",
         "openai/gpt-elsewhere",
         "org/painter",
     ]
@@ -83,8 +88,7 @@ async def test_catalog_with_the_inference_server_down(open_app: AppFactory, dirs
     assert mine["characteristics"]["architecture_family"] == "Llama"
     assert mine["name"] == "mine"
     assert mine["created"] > 0
-    assert cards["org/embedder"]["type"] == "embedding"
-    assert cards["local/quant"]["description"].endswith("GGUF")
+    assert cards["org/tiny-embedding"]["type"] == "embedding"
     overridden = cards["org/llama-tiny"]
     assert overridden["name"] == "Our Llama"
     assert overridden["description"] == "configured text"
@@ -100,7 +104,7 @@ async def test_catalog_with_the_inference_server_down(open_app: AppFactory, dirs
 
 async def test_type_filter(open_app: AppFactory, dirs: Dirs) -> None:
     catalog = _place(dirs)
-    async with open_app(catalog_file=catalog, default_embedding_model="org/embedder") as (
+    async with open_app(catalog_file=catalog, default_embedding_model="org/tiny-embedding") as (
         _app,
         client,
     ):
@@ -110,12 +114,14 @@ async def test_type_filter(open_app: AppFactory, dirs: Dirs) -> None:
             assert response.status_code == 200
             return [c["id"] for c in response.json()["data"]]
 
-        assert await ids("embedding") == ["org/embedder"]
+        # bert cannot be judged while the inference server is down (see the first test)
+        assert await ids("embedding") == ["org/embedder", "org/tiny-embedding"]
         assert await ids("image") == ["org/painter"]
         assert await ids("speech") == []
-        assert "org/embedder" not in await ids("chat")
-        embedder = (await client.get("/v1/models", params={"type": "embedding"})).json()
-        assert embedder["data"][0]["default"] is True
+        assert "org/tiny-embedding" not in await ids("chat")
+        embedders = (await client.get("/v1/models", params={"type": "embedding"})).json()
+        defaults = {c["id"]: c["default"] for c in embedders["data"]}
+        assert defaults == {"org/embedder": False, "org/tiny-embedding": True}
         bad = await client.get("/v1/models", params={"type": "video"})
         assert bad.status_code == 400
         assert bad.json()["error"]["param"] == "type"
@@ -168,9 +174,9 @@ async def test_openai_client_lists_and_retrieves(open_app: AppFactory, dirs: Dir
     catalog = _place(dirs)
     async with open_app(catalog_file=catalog) as (app, _client):
         transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://manager") as http:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as http:
             client = openai.AsyncOpenAI(
-                base_url="http://manager/v1", api_key="unused", http_client=http, max_retries=0
+                base_url="http://localhost/v1", api_key="unused", http_client=http, max_retries=0
             )
             listed = [m async for m in client.models.list()]
             one = await client.models.retrieve("local/mine")
@@ -213,3 +219,58 @@ async def test_compatibility_of_unknown_models(open_app: AppFactory, dirs: Dirs)
     assert local.status_code == 404
     assert local.json()["error"]["code"] == "model_not_found"
     assert invalid.status_code == 400
+
+
+async def test_models_that_cannot_load_are_not_served(open_app: AppFactory, dirs: Dirs) -> None:
+    """``/v1/models`` lists only what the inference server can load; ``/api/models/local``
+    still shows the others, with their verdict.
+
+    Reproduction: a GGUF-only repo in the cache was listed in ``/v1/models`` as
+    ``type: "chat"`` (and so was one with only ``pytorch_model.bin``); both failed only when
+    someone chatted.
+    """
+    place_in_cache(dirs.cache, "org/runs")
+    write_gguf(dirs.models / "quant" / "q.gguf")
+    pickle_only = {k: v for k, v in tiny_files().items() if k != "model.safetensors"}
+    place_in_cache(dirs.cache, "org/pickle", {**pickle_only, "pytorch_model.bin": b"\x80\x02"})
+    async with open_app() as (_app, client):
+        served = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+        local = {m["id"]: m for m in (await client.get("/api/models/local")).json()["data"]}
+        one = await client.get("/v1/models/local/quant")
+    assert served == ["org/runs"]
+    assert {i: m["compatibility"]["label"] for i, m in local.items()} == {
+        "local/quant": "not-loadable",
+        "org/pickle": "not-loadable",
+        "org/runs": "runs",
+    }
+    assert one.status_code == 404
+
+
+async def test_model_types_come_from_the_inference_server(open_app: AppFactory, dirs: Dirs) -> None:
+    """Once the inference server has said which model types it loads, a model of another type
+    leaves ``/v1/models`` (and keeps its verdict in ``/api/models/local``)."""
+    catalog = _place(dirs)
+    capabilities = {
+        "version": "0",
+        "mlx_version": None,
+        "mlx_lm_version": None,
+        "model_types": ["llama"],
+        "hf_cache_dir": str(dirs.cache),
+        "models_dirs": [str(dirs.models)],
+        "memory_budget_bytes": 2**34,
+        "max_models": 4,
+        "cpu_blas": None,
+        "features": ["chat"],
+    }
+    pool = {"slots": [], "max_memory_bytes": 2**34, "max_models": 4, "used_memory_bytes": 0}
+    with respx.mock(base_url=CLOSED_PORT_URL, assert_all_called=False) as mock:
+        mock.get("/health").mock(return_value=httpx.Response(200, json={"status": "ok"}))
+        mock.get("/admin/capabilities").mock(return_value=httpx.Response(200, json=capabilities))
+        mock.get("/admin/pool").mock(return_value=httpx.Response(200, json=pool))
+        async with open_app(catalog_file=catalog) as (_app, client):
+            await client.get("/ready")  # the manager asks the server now
+            served = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+            local = {m["id"]: m for m in (await client.get("/api/models/local")).json()["data"]}
+    assert "org/embedder" not in served
+    assert "org/llama-tiny" in served
+    assert local["org/embedder"]["compatibility"]["label"] == "not-loadable"

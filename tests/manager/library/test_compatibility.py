@@ -13,6 +13,7 @@ from manager.library.compatibility import (
     architecture_supported,
     assess,
     head_dim_of,
+    images_served,
     kv_cache_bytes,
 )
 
@@ -169,6 +170,23 @@ def test_multimodal_is_served_as_text() -> None:
     assert report.score < 1
 
 
+def test_a_vision_model_the_server_takes_images_for_has_no_text_only_warning() -> None:
+    config = {**LLAMA_8B, "model_type": "qwen2_vl", "vision_config": {"depth": 2}}
+    ch = extract_characteristics(config)
+    assert images_served(ch, ["qwen2_vl", "llava"])
+    assert not images_served(ch, ["llava"])
+    assert not images_served(ch, None)  # the server has not said
+    served = assess(facts(config, images_served=True))
+    assert "text_only" not in codes(served) and "images_served" in codes(served)
+    assert served.score == assess(facts()).score
+    assert "text_only" in codes(assess(facts(config, images_served=False)))
+
+
+def test_audio_is_never_said_to_be_served() -> None:
+    ch = extract_characteristics({**LLAMA_8B, "model_type": "qwen2_vl", "audio_config": {}})
+    assert not images_served(ch, ["qwen2_vl"])
+
+
 def test_unknown_size_is_said() -> None:
     report = assess(facts(weight_bytes=None))
     assert report.compatible
@@ -181,10 +199,30 @@ def test_kv_cache_needs_the_shape() -> None:
     assert kv_cache_bytes(ch, None, 4096) is None
 
 
-def test_installed_mlx_lm_architectures() -> None:
-    assert architecture_supported("llama") is True
-    assert architecture_supported("mistral") is True  # served by the llama module
-    assert architecture_supported("qwen2") is True
-    assert architecture_supported("definitely_not_a_model") is False
-    assert architecture_supported("../../etc") is False
-    assert architecture_supported(None) is False
+def test_architecture_is_what_the_inference_server_reported() -> None:
+    reported = frozenset({"llama", "mistral", "qwen2"})
+    assert architecture_supported("llama", reported) is True
+    assert architecture_supported("mistral", reported) is True
+    assert architecture_supported("gemma3", reported) is False
+    assert architecture_supported("../../etc", reported) is False
+    assert architecture_supported(None, reported) is False
+    assert architecture_supported("llama", None) is None  # never answered: not decided here
+
+
+def test_architecture_not_checked_says_the_server_could_not_be_asked() -> None:
+    report = assess(facts(architecture_supported=None))
+    reason = next(r for r in report.reasons if r.code == "architecture_unknown")
+    assert reason.severity == "warning"
+    assert "inference server could not be asked" in reason.message
+    assert report.compatible and report.label == "runs"  # 0.9 of a roomy fit
+
+
+def test_architecture_from_an_earlier_answer_is_said() -> None:
+    stale = assess(facts(architecture_supported=True, model_types_stale=True))
+    assert "architecture_last_known" in codes(stale)
+    assert stale.compatible
+    refused = assess(facts(architecture_supported=False, model_types_stale=True))
+    assert {"unsupported_architecture", "architecture_last_known"} <= codes(refused)
+    assert refused.label == "not-loadable"
+    fresh = assess(facts(architecture_supported=True))
+    assert "architecture_last_known" not in codes(fresh)

@@ -7,6 +7,8 @@ import sqlite3
 
 import pytest
 
+from modelyard_dev.tiny_model import main as make_tiny_model
+from modelyard_dev.tiny_model import repo_folder_name
 from tests.manager.library.conftest import (
     AppFactory,
     Dirs,
@@ -160,3 +162,68 @@ async def test_delete_refused_while_a_download_owns_it(open_app: AppFactory, dir
         with pytest.raises(ConflictError):
             await library.delete("org/busy", owned={"org/busy"})
     assert (dirs.cache / "models--org--busy").exists()
+
+
+COPIES = ("team1/copy", "team2/copy", "team3/copy", "team4/copy")
+
+
+async def test_delete_never_touches_a_repo_sharing_the_commit(
+    open_app: AppFactory, dirs: Dirs
+) -> None:
+    """Deleting one Hub model removes that repo, never another holding the same commit.
+
+    Reproduction: five repos with identical content share one commit hash::
+
+        modelyard-tiny-model --cache-dir $HF --repo-id alice/model-a
+        modelyard-tiny-model --cache-dir $HF --repo-id team1/copy   # ... team4/copy
+        curl -X DELETE :8000/api/models/local/alice/model-a
+
+    answered 200 with ``removed_paths`` naming ``models--team4--copy``, and ``alice/model-a``
+    stayed: ``scan_cache_dir().delete_revisions(*hashes)`` looks a hash up across every
+    repo and takes the first it finds.
+    """
+    for repo_id in ("alice/model-a", *COPIES):
+        make_tiny_model(["--cache-dir", str(dirs.cache), "--repo-id", repo_id])
+    commits = {p.name for p in dirs.cache.glob("models--*/snapshots/*")}
+    assert len(commits) == 1  # the premise: one commit hash in five repos
+    copies_before = {r: tree_snapshot(dirs.cache / repo_folder_name(r)) for r in COPIES}
+    target = dirs.cache / repo_folder_name("alice/model-a")
+
+    async with open_app() as (_app, client):
+        response = await client.delete("/api/models/local/alice/model-a")
+        listed = [m["id"] for m in (await client.get("/api/models/local")).json()["data"]]
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["removed_revisions"] == sorted(commits)
+    assert result["removed_paths"] == [str(target)]
+    assert result["kept_repos"] == list(COPIES)
+    assert not target.exists()
+    assert {r: tree_snapshot(dirs.cache / repo_folder_name(r)) for r in COPIES} == copies_before
+    assert listed == sorted(COPIES)
+
+
+async def test_delete_of_a_linked_repo_folder_removes_only_the_link(
+    open_app: AppFactory, dirs: Dirs
+) -> None:
+    """A repo kept under a second name as a link to the first (``models--org--alias ->
+    models--org--real``) is deleted by removing the link; the folder it names stays whole.
+
+    Reproduction: ``ln -s models--org--real $HF/models--org--alias``, then
+    ``DELETE /api/models/local/org/alias``: both names hold the same commit, so the plan
+    built from the whole cache could remove ``models--org--real`` instead.
+    """
+    place_in_cache(dirs.cache, "org/real")
+    alias = dirs.cache / repo_folder_name("org/alias")
+    alias.symlink_to(repo_folder_name("org/real"), target_is_directory=True)
+    real_before = tree_snapshot(dirs.cache / repo_folder_name("org/real"))
+
+    async with open_app() as (_app, client):
+        response = await client.delete("/api/models/local/org/alias")
+        listed = [m["id"] for m in (await client.get("/api/models/local")).json()["data"]]
+
+    assert response.status_code == 200, response.text
+    assert response.json()["removed_paths"] == [str(alias)]
+    assert not alias.is_symlink() and not alias.exists()
+    assert tree_snapshot(dirs.cache / repo_folder_name("org/real")) == real_before
+    assert listed == ["org/real"]

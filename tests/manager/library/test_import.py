@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,86 @@ def test_copy_needs_free_space(dirs: Dirs) -> None:
     assert caught.value.details["required_bytes"] > caught.value.details["available_bytes"]
     assert list(dirs.models.iterdir()) == []
     assert Path(source / "config.json").exists()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+async def test_import_skips_links_that_leave_the_folder(
+    open_app: AppFactory, dirs: Dirs, tmp_path: Path, mode: str
+) -> None:
+    """Only regular files whose real path stays inside the folder are imported; a copy keeps
+    each file's permission bits; the answer lists what was left out.
+
+    Reproduction: a model folder holding ``ln -s /etc/shadow notes.txt`` and
+    ``ln -s /proc/self/environ env.txt``, imported with ``"mode": "copy"``, put a 0644 copy
+    of the shadow file and of the manager's environment into the models folder.
+    """
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    secret.chmod(0o600)
+    source = place_folder(dirs.outside, "linky")
+    (source / "config.json").chmod(0o600)
+    (source / "model.safetensors").chmod(0o640)
+    (source / "notes.txt").symlink_to(secret)
+    (source / "env.txt").symlink_to("/proc/self/environ")
+    (source / "alias.json").symlink_to("config.json")  # stays inside: imported
+    os.mkfifo(source / "pipe")
+    (source / ".env").write_text("TOKEN=x")
+    (source / "outside-dir").symlink_to(dirs.outside, target_is_directory=True)
+
+    async with open_app() as (_app, client):
+        response = await client.post("/api/models/import", json={"path": str(source), "mode": mode})
+    assert response.status_code == 201, response.text
+    target = dirs.models / "linky"
+    assert sorted(p.name for p in target.iterdir()) == sorted(["alias.json", *tiny_files()])
+    assert (target / "alias.json").read_bytes() == (source / "config.json").read_bytes()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert not (target / name).is_symlink()
+        assert _mode(target / name) == _mode(source / name), name
+    assert _mode(target / "config.json") == 0o600
+    assert _mode(secret) == 0o600
+    assert response.json()["skipped"] == [
+        {"path": "outside-dir", "reason": "linked_folder"},
+        {"path": ".env", "reason": "hidden"},
+        {"path": "env.txt", "reason": "link_outside_source"},
+        {"path": "notes.txt", "reason": "link_outside_source"},
+        {"path": "pipe", "reason": "not_a_regular_file"},
+    ]
+
+
+def _snapshot_beside_a_neighbour(cache: Path) -> Path:
+    """A snapshot whose tokenizer blob lives in the cache's shared blob store, holding one
+    more link, into another repo's blobs."""
+    snapshot = place_in_cache(cache, "org/elsewhere")
+    neighbour = place_in_cache(cache, "org/neighbour", {"secret.txt": b"theirs"})
+    (snapshot / "theirs.txt").symlink_to((neighbour / "secret.txt").resolve())
+    store = cache / "blobs"
+    (store / "ab").mkdir(parents=True)
+    (store / ".huggingface-shared-blobs").write_text("1")
+    blob = (snapshot / "tokenizer.json").resolve()
+    stored = store / "ab" / ("ab" + "0" * 62)
+    os.rename(blob, stored)
+    blob.symlink_to(os.path.relpath(stored, blob.parent))
+    return snapshot
+
+
+async def test_import_of_a_snapshot_copy_stays_in_its_repo(
+    open_app: AppFactory, dirs: Dirs
+) -> None:
+    """A snapshot's links into its own repo's blobs (and into the cache's shared blob
+    store) are followed; a link into another repo's blobs is left out."""
+    snapshot = _snapshot_beside_a_neighbour(dirs.outside / "other-cache")
+
+    async with open_app() as (_app, client):
+        response = await client.post(
+            "/api/models/import",
+            json={"path": str(snapshot), "name": "snap-copy", "mode": "copy"},
+        )
+    assert response.status_code == 201, response.text
+    assert response.json()["skipped"] == [{"path": "theirs.txt", "reason": "link_outside_source"}]
+    target = dirs.models / "snap-copy"
+    assert sorted(p.name for p in target.iterdir()) == sorted(tiny_files())
+    assert (target / "tokenizer.json").read_bytes() == tiny_files()["tokenizer.json"]

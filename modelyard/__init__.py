@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line: a client of the manager's REST API."""

@@ -1,0 +1,217 @@
+"""``modelyard pull``: start (or re-attach to) a download job and follow it to its end.
+
+The job runs in the manager; this command only watches its event stream. Ctrl-C detaches
+(the download goes on) or, with ``--pause-on-exit``, pauses the job first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from modelyard.client import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    CliError,
+    ManagerClient,
+)
+from modelyard.output import ago, emit_json, human_bytes, print_error
+from modelyard.progress import JobProgress, verified_line
+from modelyard.sse import parse_sse
+
+ACTIVE = ("queued", "downloading", "paused", "verifying")
+FINISHED = ("completed", "failed", "cancelled")
+RECONNECT_FOR_S = 30.0
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    model_id: str
+    revision: str = "main"
+    include: tuple[str, ...] = ()
+    pause_on_exit: bool = False
+    force: bool = False
+
+
+def find_active(client: ManagerClient, model_id: str, revision: str) -> dict[str, Any] | None:
+    """The job already downloading this model at this revision, if any."""
+    listing = client.get("/api/downloads", params={"status": list(ACTIVE), "limit": 1000})
+    for job in listing.get("downloads", []):
+        if job["model_id"] == model_id and job["revision"] == revision:
+            found: dict[str, Any] = job
+            return found
+    return None
+
+
+def start(client: ManagerClient, request: PullRequest) -> tuple[dict[str, Any], bool, bool]:
+    """``(job, reattached, already_complete)``; a paused job is resumed."""
+    existing = find_active(client, request.model_id, request.revision)
+    body: dict[str, Any] = {"model_id": request.model_id, "revision": request.revision}
+    if request.include:
+        body["allow_patterns"] = list(request.include)
+    if request.force:
+        body["force"] = True
+    try:
+        job = client.post("/api/downloads", body, timeout=120.0)
+    except CliError as exc:
+        if exc.code == "model_not_servable":
+            exc.steps.append(f"To download it anyway: `modelyard pull {request.model_id} --force`.")
+        raise
+    reattached = existing is not None and existing["id"] == job["id"]
+    complete = job["status"] == "completed" and not reattached
+    if job["status"] == "paused":
+        job = client.post(f"/api/downloads/{job['id']}/resume")
+    return job, reattached, complete
+
+
+def job_events(
+    client: ManagerClient, job_id: str, *, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[dict[str, Any]]:
+    """The job's states from its event stream, reconnecting (with ``Last-Event-ID``) when the
+    stream breaks, for up to ``RECONNECT_FOR_S`` while the manager cannot be reached."""
+    last_id: str | None = None
+    down_since: float | None = None
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            with client.stream(
+                "GET", f"/api/downloads/{job_id}/events", headers=headers, read_timeout=120.0
+            ) as response:
+                down_since = None
+                for event in parse_sse(response.iter_lines()):
+                    last_id = event.id or last_id
+                    job = _job_of(json.loads(event.data), job_id)
+                    if job is not None:
+                        yield job
+        except CliError as exc:
+            if exc.exit_code != EXIT_UNREACHABLE:
+                raise
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since > RECONNECT_FOR_S:
+                raise
+        sleep(0.5)
+
+
+def _job_of(payload: dict[str, Any], job_id: str) -> dict[str, Any] | None:
+    if payload.get("type") == "snapshot":
+        for job in payload.get("jobs", []):
+            if job.get("id") == job_id:
+                found: dict[str, Any] = job
+                return found
+        return None
+    job = payload.get("job")
+    if isinstance(job, dict) and job.get("id") == job_id:
+        return job
+    if payload.get("type") == "deleted" and payload.get("job_id") == job_id:
+        raise CliError(
+            "the download job was removed while it was being watched",
+            steps=["Start it again with `modelyard pull`."],
+        )
+    return None
+
+
+def follow(client: ManagerClient, job: dict[str, Any], on_update: Callable[[dict], None]) -> dict:
+    """Feed every state of the job to ``on_update`` until it is finished or paused."""
+    on_update(job)
+    if job["status"] in FINISHED:
+        return job
+    for state in job_events(client, job["id"]):
+        on_update(state)
+        if state["status"] in (*FINISHED, "paused"):
+            return state
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def outcome(job: dict[str, Any]) -> CliError | None:
+    """None when the job completed; else the error to report."""
+    status = job["status"]
+    if status == "completed":
+        return None
+    if status == "failed":
+        error = job.get("error") or {}
+        return CliError(
+            error.get("message") or "the download failed",
+            steps=[*error.get("resolution_steps", []), "Retry with `modelyard pull`."],
+            code=error.get("code"),
+            details=error.get("details") or {},
+        )
+    if status == "paused":
+        return CliError(
+            f"the download of {job['model_id']} was paused",
+            steps=[f"Resume it with `modelyard pull {job['model_id']}`."],
+            code="paused",
+        )
+    return CliError(f"the download of {job['model_id']} was {status}", code=status)
+
+
+def run_pull(
+    client: ManagerClient, request: PullRequest, *, as_json: bool, console: Console
+) -> int:
+    job, reattached, complete = start(client, request)
+    if as_json:
+        return _pull_json(client, job, request)
+    if complete:
+        console.print(
+            f"✓ {escape(job['model_id'])} is already downloaded and verified "
+            f"({human_bytes(job.get('bytes_total'))})"
+        )
+        return EXIT_OK
+    if reattached:
+        console.print(
+            f"Re-attaching to the download of {escape(job['model_id'])} started "
+            f"{ago(job.get('created_at'))} ago ({job['status']})"
+        )
+    else:
+        console.print(
+            f"Downloading {escape(job['model_id'])}@{escape(job['revision'])}: "
+            f"{job.get('files_total', 0)} files, {human_bytes(job.get('bytes_total'))}"
+        )
+    bars = JobProgress(console, job["model_id"])
+    try:
+        with bars:
+            final = follow(client, job, bars.update)
+    except KeyboardInterrupt:
+        bars.stop()
+        return _detach(client, job, request, console)
+    error = outcome(final)
+    if error is None:
+        console.print(verified_line(final))
+        return EXIT_OK
+    print_error(error, as_json=False)
+    return EXIT_FAILURE
+
+
+def _pull_json(client: ManagerClient, job: dict[str, Any], request: PullRequest) -> int:
+    try:
+        final = follow(client, job, lambda _state: None)
+    except KeyboardInterrupt:
+        if request.pause_on_exit:
+            with contextlib.suppress(CliError):
+                client.post(f"/api/downloads/{job['id']}/pause")
+        return EXIT_INTERRUPTED
+    emit_json(final)
+    return EXIT_OK if final["status"] == "completed" else EXIT_FAILURE
+
+
+def _detach(
+    client: ManagerClient, job: dict[str, Any], request: PullRequest, console: Console
+) -> int:
+    model = escape(job["model_id"])
+    if request.pause_on_exit:
+        client.post(f"/api/downloads/{job['id']}/pause")
+        console.print(f"Paused the download of {model}; `modelyard pull {model}` resumes it.")
+    else:
+        console.print(
+            f"Detached: the download of {model} goes on in the manager. "
+            f"`modelyard pull {model}` shows its progress again."
+        )
+    return EXIT_INTERRUPTED

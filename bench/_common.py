@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: streaming clients and percentiles."""
+"""Helpers shared by the benchmarks: storage settings, streaming clients and percentiles."""
 
 from __future__ import annotations
 
@@ -6,9 +6,40 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where a benchmark's processes keep models, set up as a user sets up both processes:
+    ``MODELYARD_HOME`` (the manager's database, and ``models/`` for ``local/<name>`` models)
+    and ``HF_HUB_CACHE``, in the benchmark's temporary folder, never the user's own."""
+
+    home: Path
+    hub: Path
+
+    @classmethod
+    def under(cls, root: Path) -> Storage:
+        return cls(home=root / "yard", hub=root / "hf")
+
+    @property
+    def models(self) -> Path:
+        """Where ``local/<name>`` is ``<name>``."""
+        return self.home / "models"
+
+    def env(self) -> dict[str, str]:
+        """The settings both processes read (and nothing per process)."""
+        return {"MODELYARD_HOME": str(self.home), "HF_HUB_CACHE": str(self.hub)}
+
+
+def require_shared_storage(manager_url: str) -> None:
+    """Stop the benchmark when the manager says the two processes read different folders."""
+    inference = httpx.get(f"{manager_url}/api/system", timeout=30).json()["inference"]
+    if inference["storage_agrees"] is not True:
+        raise SystemExit(f"the processes do not read the same folders: {inference['mismatches']}")
 
 
 def percentile(values: list[float], q: float) -> float:

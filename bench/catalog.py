@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, percentile
+from bench._common import Storage, emit, percentile, require_shared_storage
 from modelyard_dev.procs import inference_service, manager_service, running
 
 TARGET_P50_MS = 50.0
@@ -111,23 +111,19 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
-        cache = root / "hf"
-        generate(cache, args.models)
-        inference = inference_service(
-            {"MLX_SERVER_HF_CACHE_DIR": str(cache), "MLX_SERVER_MODELS_DIRS": str(root / "models")},
-            log_dir=root,
-        )
+        storage = Storage.under(root)
+        generate(storage.hub, args.models)
+        inference = inference_service(storage.env(), log_dir=root)
         manager = manager_service(
             {
+                **storage.env(),
                 "MODEL_MANAGER_INFERENCE_URL": inference.url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-                "MODEL_MANAGER_HF_CACHE_DIR": str(cache),
-                "MODEL_MANAGER_MODELS_DIR": str(root / "models"),
                 "MODEL_MANAGER_LOG_LEVEL": "WARNING",
             },
             log_dir=root,
         )
         with running(inference, manager), httpx.Client(base_url=manager.url, timeout=30) as client:
+            require_shared_storage(manager.url)
             first = client.get("/v1/models").json()["data"]
             if len(first) != args.models:
                 raise SystemExit(f"expected {args.models} models, the catalog lists {len(first)}")

@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median
+from bench._common import Storage, emit, median
 from modelyard_dev.procs import Service, base_env, manager_service
 
 REPO = "bench/model"
@@ -109,10 +109,11 @@ async def modelyard_once(url: str, root: Path) -> float:
     from manager.app import create_app
     from manager.settings import ManagerSettings
 
-    settings = ManagerSettings(
+    storage = Storage.under(root)
+    settings = ManagerSettings(  # in this process: the shared folders, given directly
         hf_endpoint=url,
-        hf_cache_dir=root / "hf",
-        data_dir=root / "data",
+        hf_cache_dir=storage.hub,
+        data_dir=storage.home,
         disk_reserve_gb=0,
         inference_url="http://127.0.0.1:9",
     )
@@ -143,7 +144,7 @@ def hf_once(url: str, root: Path) -> float:
     from huggingface_hub import snapshot_download
 
     started = time.perf_counter()
-    snapshot_download(REPO, cache_dir=root / "hf", endpoint=url)
+    snapshot_download(REPO, cache_dir=Storage.under(root).hub, endpoint=url)
     return time.perf_counter() - started
 
 
@@ -189,9 +190,8 @@ def throughput(url: str, runs: int, total: int) -> tuple[Runs, Runs]:
 def manager_proc(url: str, root: Path) -> Service:
     return manager_service(
         {
+            **Storage.under(root).env(),
             "MODEL_MANAGER_HF_ENDPOINT": url,
-            "MODEL_MANAGER_HF_CACHE_DIR": str(root / "hf"),
-            "MODEL_MANAGER_DATA_DIR": str(root / "data"),
             "MODEL_MANAGER_INFERENCE_URL": "http://127.0.0.1:9",
             "MODEL_MANAGER_DISK_RESERVE_GB": "0",
             "MODEL_MANAGER_LOG_LEVEL": "WARNING",
@@ -211,19 +211,36 @@ class Killed:
     orphaned_partials: int
 
 
+def blob_sizes(root: Path, pattern: str = "*") -> dict[str, int]:
+    """Sizes of the repo's blobs (a partial renamed as it is looked at is skipped)."""
+    blobs = Storage.under(root).hub / "models--bench--model" / "blobs"
+    sizes = {}
+    for path in blobs.glob(pattern) if blobs.is_dir() else []:
+        with contextlib.suppress(OSError):
+            sizes[path.name] = path.stat().st_size
+    return sizes
+
+
 def on_disk(root: Path) -> int:
-    blobs = root / "hf" / "models--bench--model" / "blobs"
-    return sum(p.stat().st_size for p in blobs.iterdir()) if blobs.is_dir() else 0
+    return sum(blob_sizes(root).values())
 
 
 def weights_partial(root: Path) -> int:
-    blobs = root / "hf" / "models--bench--model" / "blobs"
-    partials = list(blobs.glob("*.incomplete")) if blobs.is_dir() else []
-    return max((p.stat().st_size for p in partials if p.exists()), default=0)
+    return max(blob_sizes(root, "*.incomplete").values(), default=0)
+
+
+def weights_done(root: Path, weights_size: int) -> bool:
+    """The weights blob is complete (a small ``--size-mib`` can finish between two polls)."""
+    sizes = blob_sizes(root)
+    return any(
+        size == weights_size and not name.endswith(".incomplete") for name, size in sizes.items()
+    )
 
 
 def orphans(root: Path) -> int:
-    return len(list((root / "hf" / "models--bench--model" / "blobs").glob("*.incomplete")))
+    return len(
+        list((Storage.under(root).hub / "models--bench--model" / "blobs").glob("*.incomplete"))
+    )
 
 
 def modelyard_killed(url: str, root: Path, weights_size: int) -> Killed:
@@ -235,6 +252,8 @@ def modelyard_killed(url: str, root: Path, weights_size: int) -> Killed:
         # The same trigger as for snapshot_download: the partial file's size on disk
         # (polling the API instead would load the process being measured).
         while weights_partial(root) < weights_size // 2:
+            if weights_done(root, weights_size):
+                raise SystemExit("the download finished before half: use a larger --size-mib")
             time.sleep(0.002)
     finally:
         first.kill()
@@ -266,7 +285,7 @@ HF_SCRIPT = (
 def hf_killed(url: str, root: Path, weights_size: int) -> Killed:
     reset_hub(url)
     env = base_env()
-    command = [sys.executable, "-c", HF_SCRIPT, REPO, str(root / "hf"), url]
+    command = [sys.executable, "-c", HF_SCRIPT, REPO, str(Storage.under(root).hub), url]
     proc = subprocess.Popen(command, env=env, start_new_session=True)
     at_kill = 0.0
     try:

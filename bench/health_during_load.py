@@ -21,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median, percentile
+from bench._common import Storage, emit, median, percentile
 from modelyard_dev.procs import inference_service, running
 from modelyard_dev.tiny_model import preset, write_model
 
@@ -38,15 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_model(root / "models" / "large", preset("large"))
-        (root / "cache").mkdir()
-        server = inference_service(
-            {
-                "MLX_SERVER_MODELS_DIRS": str(root / "models"),
-                "MLX_SERVER_HF_CACHE_DIR": str(root / "cache"),
-            },
-            log_dir=root,
-        )
+        storage = Storage.under(root)
+        write_model(storage.models / "large", preset("large"))
+        server = inference_service(storage.env(), log_dir=root)
         with running(server), httpx.Client(base_url=server.url, timeout=30) as client:
             idle = [probe(client) for _ in range(args.probes)]
             done = threading.Event()

@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from huggingface_hub import HfApi
 
-from bench._common import emit, percentile
+from bench._common import Storage, emit, percentile
 from manager.hub.search import SEARCH_EXPAND
 from modelyard_dev.fake_hub import FakeHub
 from modelyard_dev.procs import manager_service, running
@@ -93,9 +93,8 @@ def main() -> None:
         root = Path(tmp)
         manager = manager_service(
             {
+                **Storage.under(root).env(),
                 "MODEL_MANAGER_HF_ENDPOINT": hub_url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-                "MODEL_MANAGER_HF_CACHE_DIR": str(root / "hf"),
                 "MODEL_MANAGER_HUB_CACHE_TTL_S": "3600",
                 "MODEL_MANAGER_LOG_LEVEL": "WARNING",
                 "HF_HUB_DISABLE_XET": "1",

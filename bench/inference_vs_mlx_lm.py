@@ -44,7 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median, stream_chat
+from bench._common import Storage, emit, median, require_shared_storage, stream_chat
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from modelyard_dev.procs import base_env, free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import preset, write_model
@@ -204,7 +204,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
-        models = root / "models"
+        storage = Storage.under(root)
+        models = storage.models
         shape = preset(args.shape)
         paths = [
             write_model(models / f"bench-{i}", shape, seed=i, dtype=args.dtype) for i in range(2)
@@ -212,23 +213,19 @@ def main() -> None:
         ids = [f"local/bench-{i}" for i in range(2)]
         inference = inference_service(
             {
-                "MLX_SERVER_MODELS_DIRS": str(models),
-                "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
+                **storage.env(),
                 "MLX_SERVER_CPU_BLAS": args.cpu_blas,
                 "MLX_SERVER_CPU_FLOAT32": upcast,
             },
             log_dir=root,
         )
         manager = manager_service(
-            {
-                "MODEL_MANAGER_INFERENCE_URL": inference.url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-            },
-            log_dir=root,
+            {**storage.env(), "MODEL_MANAGER_INFERENCE_URL": inference.url}, log_dir=root
         )
         chat_path = "/v1/chat/completions"
         peer_blas = cpu_blas.path if cpu_blas else None
         with Peer(paths[0], root / "peer.log", peer_blas) as peer, running(inference, manager):
+            require_shared_storage(manager.url)
             raw = Raw(paths[0], args.tokens)
             # name -> (url, model id as that server names it)
             servers = {

@@ -31,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median, percentile, stream_chat
+from bench._common import Storage, emit, median, percentile, require_shared_storage, stream_chat
 from modelyard_dev.procs import free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import TINY, write_model
 
@@ -111,23 +111,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
-        write_model(root / "models" / "tiny", TINY)
+        storage = Storage.under(root)
+        write_model(storage.models / "tiny", TINY)
         inference = inference_service(
-            {
-                "MLX_SERVER_MODELS_DIRS": str(root / "models"),
-                "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
-                "MLX_SERVER_CPU_BLAS": args.cpu_blas,
-            },
-            log_dir=root,
+            {**storage.env(), "MLX_SERVER_CPU_BLAS": args.cpu_blas}, log_dir=root
         )
         manager = manager_service(
-            {
-                "MODEL_MANAGER_INFERENCE_URL": inference.url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-            },
-            log_dir=root,
+            {**storage.env(), "MODEL_MANAGER_INFERENCE_URL": inference.url}, log_dir=root
         )
         with running(inference, manager):
+            require_shared_storage(manager.url)
             # Interleave the two paths so drift on the machine hits both alike.
             direct: list[float] = []
             proxied: list[float] = []

@@ -37,7 +37,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, percentile
+from bench._common import Storage, emit, percentile, require_shared_storage
 from modelyard_dev.procs import Service, inference_service, manager_service, running
 from modelyard_dev.tiny_model import TINY, english_corpus, write_model
 
@@ -255,24 +255,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelyard-soak-") as tmp:
         root = Path(tmp)
-        write_model(root / "models" / "tiny", TINY)
-        inference = inference_service(
-            {
-                "MLX_SERVER_MODELS_DIRS": str(root / "models"),
-                "MLX_SERVER_HF_CACHE_DIR": str(root / "hf"),
-            },
-            log_dir=root,
-        )
+        storage = Storage.under(root)
+        write_model(storage.models / "tiny", TINY)
+        inference = inference_service(storage.env(), log_dir=root)
         manager = manager_service(
-            {
-                "MODEL_MANAGER_INFERENCE_URL": inference.url,
-                "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-                "MODEL_MANAGER_MODELS_DIR": str(root / "models"),
-                "MODEL_MANAGER_HF_CACHE_DIR": str(root / "hf"),
-            },
-            log_dir=root,
+            {**storage.env(), "MODEL_MANAGER_INFERENCE_URL": inference.url}, log_dir=root
         )
         with running(inference, manager):
+            require_shared_storage(manager.url)
             result = asyncio.run(soak(manager, inference, args))
     emit(result)
 

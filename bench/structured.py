@@ -35,7 +35,7 @@ import jsonschema
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, median, stream_chat
+from bench._common import Storage, emit, median, stream_chat
 from bench.inference_vs_mlx_lm import Peer
 from modelyard_dev.procs import inference_service, running
 from modelyard_dev.tiny_model import preset, write_model
@@ -174,12 +174,9 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "structured", "model": "bench (69M, float16)"}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model_path = write_model(root / "models" / "bench", preset("bench"))
-        (root / "cache").mkdir()
-        env = {
-            "MLX_SERVER_MODELS_DIRS": str(root / "models"),
-            "MLX_SERVER_HF_CACHE_DIR": str(root / "cache"),
-        }
+        storage = Storage.under(root)
+        model_path = write_model(storage.models / "bench", preset("bench"))
+        env = storage.env()
         if args.cpu_blas:
             env["MLX_SERVER_CPU_BLAS"] = args.cpu_blas
         server = inference_service(env, log_dir=root)

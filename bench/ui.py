@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import emit, percentile
+from bench._common import Storage, emit, percentile, require_shared_storage
 from bench.catalog import generate
 from modelyard_dev.procs import base_env, inference_service, manager_service, running
 
@@ -151,8 +151,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-ui-") as tmp:
         root = Path(tmp)
-        cache = root / "hf"
-        generate(cache, args.models)
+        storage = Storage.under(root)
+        generate(storage.hub, args.models)
         hub_proc = subprocess.Popen(
             [sys.executable, __file__, "--serve-hub", str(args.big_mib * MIB)],
             stdout=subprocess.PIPE,
@@ -164,17 +164,12 @@ def main() -> None:
             hub_url = hub_proc.stdout.readline().strip()
             if not hub_url.startswith("http"):
                 raise SystemExit("the fake Hub did not start")
-            inference = inference_service(
-                {"MLX_SERVER_HF_CACHE_DIR": str(cache), "MLX_SERVER_MODELS_DIRS": str(root / "m")},
-                log_dir=root,
-            )
+            inference = inference_service(storage.env(), log_dir=root)
             manager = manager_service(
                 {
+                    **storage.env(),
                     "MODEL_MANAGER_INFERENCE_URL": inference.url,
                     "MODEL_MANAGER_HF_ENDPOINT": hub_url,
-                    "MODEL_MANAGER_DATA_DIR": str(root / "data"),
-                    "MODEL_MANAGER_HF_CACHE_DIR": str(cache),
-                    "MODEL_MANAGER_MODELS_DIR": str(root / "m"),
                     "MODEL_MANAGER_DISK_RESERVE_GB": "0",
                     "MODEL_MANAGER_LOG_LEVEL": "WARNING",
                     "HF_HUB_DISABLE_XET": "1",
@@ -182,6 +177,7 @@ def main() -> None:
                 log_dir=root,
             )
             with running(inference, manager), sync_playwright() as p:
+                require_shared_storage(manager.url)
                 browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
                 result = measure(browser, manager.url, args)
                 browser.close()

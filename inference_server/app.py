@@ -27,7 +27,9 @@ from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
+from inference_server.responses.routes import router as responses_router
 from inference_server.settings import InferenceSettings
+from shared_schemas.anthropic_errors import AnthropicErrorShape
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
@@ -130,11 +132,13 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         src="inference_server",
         env_prefix="MLX_SERVER_",
     )
+    app.add_middleware(AnthropicErrorShape)  # the Messages routes answer errors in its shape
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     app.include_router(health_router)
     app.include_router(generation_router)
     app.include_router(embeddings_router)
     app.include_router(anthropic_router)
+    app.include_router(responses_router)
     app.include_router(pool_router)
     app.include_router(capabilities_router)
     return app

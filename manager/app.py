@@ -37,9 +37,11 @@ from manager.proxy.catalog import router as catalog_router
 from manager.proxy.routes import ForwardedPaths
 from manager.proxy.routes import router as proxy_router
 from manager.proxy.upstream import make_upstream_pool
+from manager.responses.routes import router as responses_router
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
 from manager.web.ui import mount_ui
+from shared_schemas.anthropic_errors import AnthropicErrorShape
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
@@ -153,6 +155,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
         src="manager",
         env_prefix="MODEL_MANAGER_",
     )
+    app.add_middleware(AnthropicErrorShape)  # the Messages routes answer errors in its shape
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     # Routers.
     app.include_router(library_router)
@@ -162,6 +165,7 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(system_router)
     app.include_router(proxy_router)
+    app.include_router(responses_router)
     return app
 
 

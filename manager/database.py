@@ -83,7 +83,11 @@ def _import_tables() -> None:
     """Import the modules that declare tables so they are registered on ``Base``."""
     import importlib
 
-    for module in ("manager.downloads.tables", "manager.library.tables"):
+    for module in (
+        "manager.downloads.tables",
+        "manager.library.tables",
+        "manager.responses.tables",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

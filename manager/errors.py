@@ -5,7 +5,9 @@
      ├── HubAccessDeniedError (403 HUB_ACCESS_DENIED, src hub: gated or private)
      ├── NotFoundError (404 NOT_FOUND)
      │    ├── HubModelNotFoundError (404 model_not_found, src hub)
-     │    └── ModelNotFoundError (404 model_not_found: not local, not in the catalog)
+     │    ├── ModelNotFoundError (404 model_not_found: not local, not in the catalog)
+     │    └── ModelNotVisibleError (404 model_not_visible_to_inference: in the library, in a
+     │         folder the inference server does not read)
      ├── ConflictError (409 CONFLICT)
      ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
      ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
@@ -94,4 +96,12 @@ class ModelNotFoundError(NotFoundError):
     """A model id that is not in the library or the catalog (OpenAI's 404 for models)."""
 
     code = "model_not_found"
+    type = "invalid_request_error"
+
+
+class ModelNotVisibleError(NotFoundError):
+    """A model in the library that the inference server cannot find, because the two
+    processes read different folders (the ``not_visible_to_inference`` state)."""
+
+    code = "model_not_visible_to_inference"
     type = "invalid_request_error"

@@ -5,10 +5,11 @@ whether it reads the folders the manager keeps models in.
 for the first time, or again after it could not be reached, the watch fetches
 ``/admin/capabilities`` and compares the folders the server reads with the manager's own
 (``shared_schemas.storage.folder_mismatches``); otherwise the capabilities it has are kept
-(they are fixed for the life of a server process). A background task checks every
-``MODEL_MANAGER_INFERENCE_CHECK_INTERVAL_S``; ``/ready`` and ``/api/system`` check on
-request, so they say what is true now. While the server is away the last capabilities stay
-known (``stale``), and the verdicts that use them say so.
+(they are fixed for the life of a server process). The first check is made at start-up,
+before the manager answers (waited for at most ``FIRST_CHECK_WAIT_S``); then a background
+task checks every ``MODEL_MANAGER_INFERENCE_CHECK_INTERVAL_S``; ``/ready`` and
+``/api/system`` check on request, so they say what is true now. While the server is away
+the last capabilities stay known (``stale``), and the verdicts that use them say so.
 
 A mismatch is reported loudly: a WARNING log line when it is first learned (at start-up, or
 when the server is first reached) and whenever it changes, ``/ready`` (503), ``/api/system``,
@@ -34,6 +35,7 @@ from shared_schemas.storage import MISMATCH_ADVICE, FolderMismatch, folder_misma
 logger = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 1.0
+FIRST_CHECK_WAIT_S = 3.0
 _HIDDEN_SOURCE: dict[str, ModelSource] = {"hf_cache": "hub", "models": "imported"}
 
 
@@ -95,6 +97,14 @@ class InferenceWatch:
     # ---- lifetime -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> InferenceWatch:
+        # The first look is awaited (bounded) before the app answers, so its first answers
+        # (``/v1/models`` states, verdicts) know what it found.
+        try:
+            await asyncio.wait_for(self.check(), FIRST_CHECK_WAIT_S)
+        except TimeoutError:
+            logger.info("the inference server at %s has not answered yet; going on", self.url)
+        except Exception:
+            logger.exception("checking the inference server failed")
         self._task = asyncio.create_task(self._run())
         return self
 

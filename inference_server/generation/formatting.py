@@ -14,7 +14,7 @@ from typing import Any
 from inference_server.errors import InferenceError, ModelLoadError
 from inference_server.generation.events import Delta, Done, Failed
 from inference_server.generation.service import Generation
-from inference_server.generation.tools import ParsedCall, ToolCallScanner
+from inference_server.generation.tools import CallPart, ScanOutput
 from shared_schemas.openai import (
     AssistantMessage,
     ChatChoice,
@@ -119,9 +119,21 @@ async def completion_response(generation: Generation, echo_text: str | None) -> 
     )
 
 
-def _call_frames(frames: _Frames, scanner: ToolCallScanner, calls: list[ParsedCall]) -> list[str]:
-    first = len(scanner.calls) - len(calls)
-    return [frames.tool_call(first + i, call) for i, call in enumerate(calls)]
+def _scanned_frames(
+    frames: _Frames, scanned: ScanOutput, logprobs: list[dict[str, Any]] | None
+) -> list[str]:
+    """Content and call parts in the order they were generated; the tokens' logprobs go with
+    the first content frame (an empty one when the tokens were all call markup)."""
+    out = []
+    for piece in scanned.pieces:
+        if isinstance(piece, str):
+            out.append(frames.content(piece, logprobs))
+            logprobs = None
+        else:
+            out.append(frames.tool_call(piece))
+    if logprobs:
+        out.append(frames.content("", logprobs))
+    return out
 
 
 class _Frames:
@@ -153,21 +165,18 @@ class _Frames:
             choice = f'{{"index":0,"text":{body},"logprobs":null,'
         return self.frame(choice + '"finish_reason":null}')
 
-    def tool_call(self, index: int, call: ParsedCall) -> str:
-        """Two frames: the call's index, id, type and name, then its arguments."""
-        head = {
-            "index": index,
-            "id": call.id,
-            "type": "function",
-            "function": {"name": call.name, "arguments": ""},
-        }
-        args = {"index": index, "function": {"arguments": call.arguments}}
-        return "".join(
-            self.frame(
-                f'{{"index":0,"delta":{{"tool_calls":[{json.dumps(part)}]}},'
-                '"logprobs":null,"finish_reason":null}'
-            )
-            for part in (head, args)
+    def tool_call(self, part: CallPart) -> str:
+        """A call's first part (index, id, type and name) or a piece of its arguments."""
+        delta: dict[str, Any] = {"index": part.index}
+        if part.id is not None:
+            delta["id"] = part.id
+            delta["type"] = "function"
+            delta["function"] = {"name": part.name, "arguments": part.arguments}
+        else:
+            delta["function"] = {"arguments": part.arguments}
+        return self.frame(
+            f'{{"index":0,"delta":{{"tool_calls":[{json.dumps(delta)}]}},'
+            '"logprobs":null,"finish_reason":null}'
         )
 
     def role(self) -> str:
@@ -213,17 +222,11 @@ async def stream_frames(
                         if event.text or event.logprobs:
                             out.append(frames.content(event.text, event.logprobs))
                         continue
-                    scanned = scanner.feed(event.text)
-                    if scanned.text or event.logprobs:
-                        out.append(frames.content(scanned.text, event.logprobs))
-                    out.extend(_call_frames(frames, scanner, scanned.calls))
+                    out.extend(_scanned_frames(frames, scanner.feed(event.text), event.logprobs))
                 elif isinstance(event, Done):
                     reason = event.finish_reason
                     if scanner is not None:
-                        rest = scanner.finish()
-                        if rest.text:
-                            out.append(frames.content(rest.text, None))
-                        out.extend(_call_frames(frames, scanner, rest.calls))
+                        out.extend(_scanned_frames(frames, scanner.finish(), None))
                         reason = finish_reason(event, len(scanner.calls))
                     out.append(frames.finish(reason))
                     if include_usage:

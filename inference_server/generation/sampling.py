@@ -25,6 +25,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     top_logprobs: int | None = None  # None: no logprobs; 0..20: how many alternatives
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
+    top_k: int = 0  # 0: no limit; else sample among the k likeliest tokens
 
     @property
     def greedy(self) -> bool:
@@ -47,6 +48,7 @@ class SamplingParams:
             frequency_penalty=float(request.frequency_penalty or 0.0),
             top_logprobs=top_logprobs,
             logit_bias=tuple(sorted((int(k), float(v)) for k, v in bias.items())),
+            top_k=int(getattr(request, "top_k", None) or 0),
         )
 
 
@@ -59,13 +61,16 @@ def make_sampler(params: SamplingParams) -> Sampler | None:
     if params.greedy:
         return None
     import mlx.core as mx
-    from mlx_lm.sample_utils import apply_top_p
+    from mlx_lm.sample_utils import apply_top_k, apply_top_p
 
     inv_temp = 1.0 / params.temperature
     top_p = params.top_p
+    top_k = params.top_k
     state = {"key": mx.random.key(params.seed) if params.seed is not None else None}
 
     def sampler(logprobs: Any) -> Any:
+        if 0 < top_k < logprobs.shape[-1]:
+            logprobs = apply_top_k(logprobs, top_k)
         if 0.0 < top_p < 1.0:
             logprobs = apply_top_p(logprobs, top_p)
         key = state["key"]

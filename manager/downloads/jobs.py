@@ -558,12 +558,14 @@ class DownloadManager:
     async def _find_active(
         self, model_id: str, *, revision: str | None = None, commit: str | None = None
     ) -> DownloadJob | None:
-        for live in self._live.values():
+        for live in list(self._live.values()):
             if live.model_id == model_id and (
                 (revision is not None and live.revision == revision)
                 or (commit is not None and live.commit == commit)
             ):
-                return live.render()
+                if live.status.active:
+                    return live.render()
+                await live.left.wait()  # its end is being saved: the row below tells
         query = select(DownloadJobRow).where(
             DownloadJobRow.model_id == model_id,
             DownloadJobRow.status.in_([s.value for s in ACTIVE_STATUSES]),

@@ -29,9 +29,10 @@ from manager.errors import (
     DatabaseUnavailableError,
     HubUnavailableError,
     ModelNotFoundError,
+    ModelNotVisibleError,
     ServiceUnavailableError,
 )
-from manager.inference_client import InferenceClient
+from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
@@ -45,6 +46,7 @@ from manager.library.compatibility import (
 from manager.library.delete import execute_delete, plan_delete
 from manager.library.formats import model_format, weight_files
 from manager.library.importer import import_model
+from manager.library.model_capabilities import Capabilities, ModelCapabilities
 from manager.library.paths import is_local_id, validate_model_id
 from manager.library.pool_state import PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
@@ -52,6 +54,7 @@ from manager.library.scan import LibraryScanner, ScannedModel
 from manager.library.servable import check_download, listed_for_serving, requested_paths
 from manager.library.static_catalog import StaticCatalog
 from manager.library.storage import cleanup, find_loose_files, storage_stats
+from manager.library.visibility import is_model_not_found, not_visible_error
 from manager.settings import ManagerSettings
 from shared_schemas.characteristics import ModelCharacteristics
 from shared_schemas.downloads import ACTIVE_STATUSES, DownloadRequest
@@ -141,6 +144,11 @@ class Library:
             ttl_s=settings.catalog_pool_ttl_s,
             retry_s=settings.catalog_pool_retry_s,
         )
+        self.model_capabilities = ModelCapabilities(
+            inference,
+            wait_s=settings.catalog_pool_timeout_s,
+            retry_s=settings.catalog_pool_retry_s,
+        )
         self.static = StaticCatalog(settings.catalog_file)
         self.physical_memory = int(psutil.virtual_memory().total)
         self._inference = inference
@@ -166,15 +174,17 @@ class Library:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tasks = [t for t in (self._warm, self.pool.inflight) if t is not None]
+        inflight = (self._warm, self.pool.inflight, self.model_capabilities.inflight)
+        tasks = [t for t in inflight if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _warm_up(self) -> None:
-        """Scan once at start so the first request finds the caches filled."""
+        """Scan once at start (and ask the models' capabilities) so the first request finds
+        the caches filled."""
         try:
-            await self.snapshot()
+            await self.capabilities(self.servable(await self.snapshot()))
         except Exception:
             logger.exception("library warm-up scan failed")
 
@@ -422,6 +432,14 @@ class Library:
         ]
         return replace(snap, models=models) if len(models) < len(snap.models) else snap
 
+    async def capabilities(self, snap: LibrarySnapshot) -> Capabilities | None:
+        """What the inference server says each model of ``snap`` can be asked for; None when
+        it cannot be asked (see ``model_capabilities.py``)."""
+        if not snap.pool.reachable:
+            return None
+        ids = frozenset(m.id for m in snap.models) | frozenset(snap.pool.slots)
+        return await self.model_capabilities.get(ids)
+
     def _hub_facts(
         self,
         details: HubModelDetails,
@@ -594,10 +612,24 @@ class Library:
     async def pool_status(self) -> PoolStatus:
         return await self._inference.pool()
 
+    async def not_visible(self, model_id: str) -> ModelNotVisibleError | None:
+        """Why the inference server does not find ``model_id``, when the reason is that it is
+        in this library, in a folder the server does not read (see ``visibility.py``)."""
+        view = self._inference_view()
+        if not view.hidden_sources:
+            return None
+        snap = await self.snapshot()
+        return not_visible_error(next((m for m in snap.models if m.id == model_id), None), view)
+
     async def load(self, model_id: str, request: LoadRequest | None) -> LoadResult:
         validate_model_id(model_id)
         try:
             result = await self._inference.load(model_id, request)
+        except UpstreamAnswer as exc:
+            explained = await self.not_visible(model_id) if is_model_not_found(exc.body()) else None
+            if explained is not None:
+                raise explained from exc
+            raise
         finally:
             self.pool.invalidate()
         return result

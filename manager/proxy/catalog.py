@@ -10,13 +10,17 @@ Each entry has the OpenAI fields (``id``, ``object``, ``created``, ``owned_by``)
 frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``state`` (``unknown``
 when the inference server cannot be asked; ``not_visible_to_inference`` for a model on the
 manager's disk in a folder the inference server does not read), ``default``
-(``MODEL_MANAGER_DEFAULT_*_MODEL``) and ``characteristics``.
+(``MODEL_MANAGER_DEFAULT_*_MODEL``), ``characteristics`` and ``capabilities`` (what the
+model can be asked for: ``chat``, ``completion``, ``tools``, ``json_schema``, ``logprobs`` ...,
+as the inference server lists them; null when it cannot be asked or does not serve the model,
+see ``library/model_capabilities.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -61,7 +65,12 @@ def _overlay(card: ModelCard, entry: StaticCatalogEntry) -> ModelCard:
     return card.model_copy(update=update) if update else card
 
 
-def _local_card(model: ScannedModel, record: RecordView | None, state: ModelState) -> ModelCard:
+def _local_card(
+    model: ScannedModel,
+    record: RecordView | None,
+    state: ModelState,
+    capabilities: list[str] | None,
+) -> ModelCard:
     ch = model.characteristics
     description = " · ".join(ch.badges) or None
     if model.format == "gguf":
@@ -76,6 +85,7 @@ def _local_card(model: ScannedModel, record: RecordView | None, state: ModelStat
         type=model.kind,
         state=state,
         characteristics=model.characteristics_dict,
+        capabilities=capabilities,
     )
 
 
@@ -94,17 +104,20 @@ def build_catalog(
     defaults: set[str],
     rendered: RenderCache[ModelCard] | None = None,
     hidden: frozenset[str] = frozenset(),
+    capabilities: Mapping[str, list[str]] | None = None,
 ) -> list[ModelCard]:
     """The merged catalog. Pure but for ``rendered``, where unchanged entries are reused.
     ``hidden``: the sources (``hub``, ``imported``) whose folder the inference server does
-    not read."""
+    not read. ``capabilities``: by model id, as the inference server lists them."""
     cache = rendered if rendered is not None else RenderCache[ModelCard]()
+    listed = capabilities or {}
     cards: dict[str, ModelCard] = {}
     for model in snap.models:
         record = snap.records.get(model.id)
         state = _state(model, snap, hidden)
-        build = functools.partial(_local_card, model, record, state)
-        cards[model.id] = cache.get(model.id, (model, record, state), build)
+        can = listed.get(model.id)
+        build = functools.partial(_local_card, model, record, state, can)
+        cards[model.id] = cache.get(model.id, (model, record, state, can), build)
     cache.retain(set(cards))
     for slot in snap.pool.slots.values():
         if slot.id not in cards:
@@ -114,6 +127,7 @@ def build_catalog(
                 owned_by=_owner(slot.id),
                 name=readable_name(slot.id),
                 state=snap.pool.state_of(slot.id),
+                capabilities=listed.get(slot.id),
             )
     for entry in configured:
         known = cards.get(entry.id)
@@ -152,8 +166,9 @@ async def _catalog(
     static: StaticCatalog = library.static
     snap, configured = await asyncio.gather(library.snapshot(), asyncio.to_thread(static.entries))
     servable = library.servable(snap)
+    capabilities = await library.capabilities(servable)
     return build_catalog(
-        servable, configured, default_ids(settings), library.rendered_cards, hidden
+        servable, configured, default_ids(settings), library.rendered_cards, hidden, capabilities
     )
 
 

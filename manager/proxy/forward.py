@@ -14,6 +14,9 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
   written at once, several chunks in one write when they came while the last write was under
   way) with ``X-Accel-Buffering: no``. If the upstream drops mid-stream, an event stream gets
   a final ``data: {"error": ...}`` frame.
+- A 404 ``model_not_found`` for a model in the library, in a folder the inference server does
+  not read, is answered by the manager: 404 ``model_not_visible_to_inference``, naming the
+  folders and how to make them agree (``library/visibility.py``), not advice to download it.
 - One watcher per request listens for the client's disconnect, before the first byte (a
   non-streamed completion sends nothing until it is done) and during the stream; it cancels
   the forwarding, and the upstream connection is closed, so the inference server stops
@@ -39,6 +42,7 @@ from tenacity import (
 )
 
 from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
+from manager.library.visibility import is_model_not_found, requested_model
 from manager.metrics import ManagerMetrics
 from manager.proxy.upstream import (
     Exchange,
@@ -73,7 +77,14 @@ HOP_BY_HOP = frozenset(
 # ``expect``: the body has been read already, so there is nothing to continue. ``origin``:
 # the manager has checked it; the inference server, which checks it too, is not answering the
 # browser but the manager (a UI origin allowed here need not be listed there).
-REQUEST_DROP = HOP_BY_HOP | {b"authorization", b"cookie", b"x-request-id", b"expect", b"origin"}
+REQUEST_DROP = HOP_BY_HOP | {
+    b"authorization",
+    b"x-api-key",
+    b"cookie",
+    b"x-request-id",
+    b"expect",
+    b"origin",
+}
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
 # Failures before any response: nothing was generated, so the request can be sent again.
@@ -169,7 +180,11 @@ def _unreachable(
     )
 
 
-def _error_frame(message: str) -> bytes:
+ErrorFrame = Callable[[str], bytes]
+
+
+def openai_error_frame(message: str) -> bytes:
+    """The last frame of an OpenAI stream the inference server dropped."""
     body = envelope(message, type="server_error", code="upstream_disconnected", src="manager")
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
@@ -186,10 +201,16 @@ async def read_body(receive: Receive) -> bytes | None:
             return b"".join(parts)
 
 
-class _Forwarding:
-    """One request's forwarding, cancelled by its watcher when the client goes away."""
+class Forwarding:
+    """One request's forwarding, cancelled by its watcher when the client goes away.
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    ``forward(body)`` sends the body and relays the answer; a subclass that must read or
+    change what passes (the Responses API's state) overrides it.
+    """
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, error_frame: ErrorFrame
+    ) -> None:
         state = scope["app"].state
         self.pool: UpstreamPool = state.upstream
         self.settings: ManagerSettings = state.settings
@@ -198,6 +219,7 @@ class _Forwarding:
         self.receive = receive
         self.send = send
         self.path = path
+        self.error_frame = error_frame
         self.client_gone = False
         self.started = False
 
@@ -211,7 +233,7 @@ class _Forwarding:
         assert task is not None
         watcher = asyncio.create_task(self._watch(task))
         try:
-            await self._forward(body)
+            await self.forward(body)
         except asyncio.CancelledError:
             if not self.client_gone:
                 raise
@@ -231,7 +253,7 @@ class _Forwarding:
                 task.cancel()
                 return
 
-    async def _forward(self, body: bytes) -> None:
+    async def forward(self, body: bytes) -> None:
         target = self.path.encode()
         query = self.scope.get("query_string", b"")
         if query:
@@ -242,15 +264,49 @@ class _Forwarding:
                 self.pool, target, headers, body, self.settings, self.metrics
             )
         except ManagerError as exc:
-            logger.error("POST %s failed: %s", self.path, exc.message)
-            await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+            await self.refuse(exc)
             return
         try:
-            await self._relay(upstream)
+            if upstream.status == 404:
+                await self.relay_not_found(upstream, body)
+            else:
+                await self.relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
 
-    async def _relay(self, upstream: Exchange) -> None:
+    async def refuse(self, exc: ManagerError) -> None:
+        """Answer with the error instead of the inference server's answer."""
+        logger.error("POST %s failed: %s", self.path, exc.message)
+        await send_envelope(self.send, exc.status, exc.body(), exc.headers)
+
+    async def relay_not_found(self, upstream: Exchange, body: bytes) -> None:
+        """A 404 is read whole first: when the model it did not find is in the library, in a
+        folder the inference server does not read, the manager's answer says so instead."""
+        parts = []
+        try:
+            while chunk := await upstream.next_chunk():
+                parts.append(chunk)
+        except UpstreamBroken as exc:
+            logger.warning("inference server dropped a response: %s", exc.reason)
+            await self.refuse(UpstreamError("the inference server's answer could not be read"))
+            return
+        answer = b"".join(parts)
+        library = getattr(self.scope["app"].state, "library", None)
+        model = requested_model(body) if is_model_not_found(answer) else None
+        explained = None
+        try:
+            explained = await library.not_visible(model) if library and model else None
+        except Exception:  # the server's own answer is passed on
+            logger.exception("could not tell why the inference server did not find %r", model)
+        if explained is not None:
+            await self.refuse(explained)
+            return
+        self.started = True
+        start = {"type": "http.response.start", "status": 404}
+        await self.send({**start, "headers": response_headers(upstream)})
+        await self.send({"type": "http.response.body", "body": answer, "more_body": False})
+
+    async def relay(self, upstream: Exchange) -> None:
         send = self.send
         self.started = True
         await send(
@@ -268,19 +324,31 @@ class _Forwarding:
             self.metrics.proxy_upstream_errors.labels("dropped").inc()
             logger.warning("inference server dropped a response: %s", exc.reason)
             if upstream.content_type == b"text/event-stream":
-                frame = _error_frame("the inference server closed the stream before it finished")
+                frame = self.error_frame(
+                    "the inference server closed the stream before it finished"
+                )
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class Forwarder:
-    """ASGI app: forward a request to ``path`` on the inference server."""
+    """ASGI app: forward a request to ``path`` on the inference server. ``error_frame`` is
+    the last event of a stream the inference server dropped, in the API's own shape;
+    ``forwarding`` handles each request (``Forwarding``, or a subclass that reads what
+    passes)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        error_frame: ErrorFrame = openai_error_frame,
+        forwarding: type[Forwarding] = Forwarding,
+    ) -> None:
         self.path = path
+        self.error_frame = error_frame
+        self.forwarding = forwarding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        forwarding = _Forwarding(scope, receive, send, self.path)
+        forwarding = self.forwarding(scope, receive, send, self.path, self.error_frame)
         await forwarding.run()
         if forwarding.client_gone and not forwarding.started:
             # Nobody reads this; it records the outcome in the request metrics.

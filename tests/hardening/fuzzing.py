@@ -9,7 +9,7 @@ Its built-in checks run (no 5xx, documented status codes and content types, resp
 against the declared schemas, invalid data refused, ...) plus two of ours:
 
 - ``error_in_envelope``: every error (status >= 400) is the one envelope, ``src`` set (``hub``
-  for what the Hugging Face Hub refused), or Anthropic's error shape on the Anthropic routes;
+  for what the Hugging Face Hub refused), or Anthropic's shape on the Messages routes;
 - ``valid_requests_accepted``: a request schemathesis built to be valid is accepted, or refused
   only for a reason no schema can state (more tokens than this deployment allows, more than
   the model's context holds). It replaces schemathesis' ``positive_data_acceptance``, which
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import schemathesis
 from schemathesis.engine import events, from_schema
 
-from shared_schemas.anthropic import AnthropicError
+from shared_schemas.anthropic import ErrorResponse as AnthropicError
+from shared_schemas.anthropic_errors import is_messages_path
 from shared_schemas.errors import ErrorEnvelope
 
 SEED = 20261101
@@ -40,6 +41,7 @@ SEMANTIC_400_CODES = frozenset(
         "context_length_exceeded",
         "invalid_schema",
         "tools_not_supported",
+        "images_not_supported",
         "conflicting_parameters",
         "invalid_message",
         "chat_template_error",
@@ -52,7 +54,6 @@ SEMANTIC_400_CODES = frozenset(
         "already_in_library",
         "unreadable_path",
         # what the model is and what the content holds, not the shape of the request
-        "images_not_supported",
         "invalid_image",
         "invalid_image_url",
         "image_too_large",
@@ -65,11 +66,10 @@ SEMANTIC_400_CODES = frozenset(
         "invalid_token_id",
     }
 )
-# Routes that answer their own errors in Anthropic's shape (after the service's middleware).
-ANTHROPIC_PATHS = re.compile(r"^/v1/messages(/count_tokens)?$")
 # Parameters no schema can check: an opaque cursor the server did not issue, token ids past
-# the model's vocabulary.
-SEMANTIC_400_PARAMS = frozenset({"cursor", "logit_bias"})
+# the model's vocabulary, a stored response asked of the inference server (the manager keeps
+# them).
+SEMANTIC_400_PARAMS = frozenset({"cursor", "logit_bias", "previous_response_id"})
 # Answers a well-formed request may get besides 2xx: an id that names nothing, a conflict, busy.
 ACCEPTED_ERROR_STATUSES = frozenset({404, 409, 429})
 
@@ -84,7 +84,7 @@ def error_in_envelope(
     assert content_type.startswith("application/json"), (
         f"a {response.status_code} that is not JSON ({content_type}): {response.text[:200]!r}"
     )
-    if ANTHROPIC_PATHS.match(case.operation.path) and b'"type":"error"' in response.content:
+    if is_messages_path(case.path):  # Anthropic's API answers errors in its own shape
         anthropic = AnthropicError.model_validate_json(response.content)
         assert anthropic.error.message and anthropic.error.type, anthropic
         return True
@@ -92,6 +92,14 @@ def error_in_envelope(
     assert envelope.error.src in {"manager", "inference_server", "hub"}, envelope
     assert envelope.error.message, envelope
     return True
+
+
+def _error_code_and_param(case: schemathesis.Case, content: bytes) -> tuple[str | None, str | None]:
+    if is_messages_path(case.path):
+        details = AnthropicError.model_validate_json(content).error.details or {}
+        return details.get("error_code"), None
+    error = ErrorEnvelope.model_validate_json(content).error
+    return error.code, error.param
 
 
 @schemathesis.check
@@ -103,9 +111,9 @@ def valid_requests_accepted(
     status = response.status_code
     if status < 400 or status in ACCEPTED_ERROR_STATUSES:
         return True
-    if status == 400 and not ANTHROPIC_PATHS.match(case.operation.path):
-        error = ErrorEnvelope.model_validate_json(response.content).error
-        if error.code in SEMANTIC_400_CODES or error.param in SEMANTIC_400_PARAMS:
+    if status == 400:
+        code, param = _error_code_and_param(case, response.content)
+        if code in SEMANTIC_400_CODES or param in SEMANTIC_400_PARAMS:
             return True
     raise AssertionError(
         f"a request valid by the schema was refused with {status}: {response.text[:300]}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from modelyard_dev.procs import Service, inference_service, manager_service
+from shared_schemas.anthropic_errors import is_messages_path
 from tests.hardening.conftest import MODEL, assert_envelope, manager_env
 
 INFERENCE_KEY = "inference-key-5f0c2a"
@@ -83,22 +84,17 @@ def test_inference_key_guards_every_route_but_health(locked: tuple[Service, Serv
                 r = client.request(method, path, headers=headers)
                 if path == "/health":
                     assert r.status_code == 200
+                elif is_messages_path(path):  # Anthropic's API: errors in its shape
+                    assert r.status_code == 401
+                    error = r.json()["error"]
+                    assert error["type"] == "authentication_error"
+                    assert error["details"]["error_code"] == "INVALID_TOKEN"
                 else:
                     assert_envelope(r, 401, "INVALID_TOKEN")
                     assert r.headers["www-authenticate"] == "Bearer"
         assert client.get("/metrics", headers=good).status_code == 200
         assert client.post(f"/admin/models/{MODEL}/load", headers=good).status_code == 200
         assert client.get("/admin/pool", headers=good).json()["slots"][0]["id"] == MODEL
-
-
-def test_the_key_may_come_as_x_api_key(locked: tuple[Service, Service]) -> None:
-    """Anthropic's clients send the token as ``x-api-key``; only the exact key is accepted."""
-    inference, _ = locked
-    with httpx.Client(base_url=inference.url, timeout=30) as client:
-        assert client.get("/admin/pool", headers={"x-api-key": INFERENCE_KEY}).status_code == 200
-        for value in ("wrong", f"Bearer {INFERENCE_KEY}", f"{INFERENCE_KEY}x", ""):
-            r = client.get("/admin/pool", headers={"x-api-key": value})
-            assert_envelope(r, 401, "INVALID_TOKEN")
 
 
 def test_manager_token_guards_metrics(locked: tuple[Service, Service]) -> None:
@@ -195,3 +191,19 @@ def test_bearer_scheme_is_case_insensitive(locked: tuple[Service, Service]) -> N
             for value in (f"bearer {secret.upper()}", f"bearer{secret}", f"Basic {secret}"):
                 r = client.get(path, headers={"Authorization": value})
                 assert_envelope(r, 401, "INVALID_TOKEN")
+
+
+def test_x_api_key_is_a_token_too(locked: tuple[Service, Service]) -> None:
+    """Anthropic's clients send the key as ``x-api-key``: both processes take it as the token,
+    compared exactly."""
+    inference, manager = locked
+    for service, secret, path in (
+        (inference, INFERENCE_KEY, "/admin/pool"),
+        (manager, MANAGER_TOKEN, "/api/storage/stats"),
+    ):
+        with httpx.Client(base_url=service.url, timeout=30) as client:
+            assert client.get(path, headers={"x-api-key": secret}).status_code == 200
+            for value in (f"{secret}x", secret.upper(), f"Bearer {secret}"):
+                assert_envelope(
+                    client.get(path, headers={"x-api-key": value}), 401, "INVALID_TOKEN"
+                )

@@ -177,6 +177,56 @@ def test_manager_only_folders_are_reported_not_listed_as_usable(
     assert str(layout.own_hub.resolve()) in warnings[0]
 
 
+def test_a_model_the_inference_server_cannot_see_is_not_advised_for_download(
+    layout: Layout, shared_inference: Service, running_manager: list[Service]
+) -> None:
+    """Reproduction: with the manager alone on its own folders, chat with a model it lists as
+    ``not_visible_to_inference`` (or load it through the manager). The 404 was the inference
+    server's ``model_not_found`` with "Download it with the manager (POST /api/downloads)",
+    though the model is downloaded: the two processes read different folders."""
+    manager = _manager(
+        layout,
+        shared_inference.url,
+        MODEL_MANAGER_DATA_DIR=str(layout.own_data),
+        MODEL_MANAGER_HF_CACHE_DIR=str(layout.own_hub),
+    )
+    running_manager.append(manager.start())
+    with httpx.Client(base_url=manager.url, timeout=60) as client:
+        assert client.get("/ready").status_code == 503  # the mismatch is known
+        answers = {
+            "chat": _chat(client, "local/tiny-own"),
+            "stream": client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "org/tiny-own-hub",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "stream": True,
+                },
+            ),
+            "completion": client.post(
+                "/v1/completions", json={"model": "org/tiny-own-hub", "prompt": "hi"}
+            ),
+            "load": client.post("/api/inference/models/local/tiny-own/load"),
+        }
+        elsewhere = _chat(client, "org/absent")
+    for name, answer in answers.items():
+        assert answer.status_code == 404, (name, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "model_not_visible_to_inference", (name, error)
+        assert (error["src"], error["param"]) == ("manager", "model")
+        advice = " ".join([error["message"], *error["resolution_steps"]])
+        assert "download" not in advice.lower(), (name, advice)
+        assert "MODELYARD_HOME" in advice and "HF_HUB_CACHE" in advice
+    hub_message = answers["stream"].json()["error"]["message"]
+    assert str(layout.own_hub.resolve()) in hub_message and str(layout.hub) in hub_message
+    local_message = answers["chat"].json()["error"]["message"]
+    assert str((layout.own_data / "models").resolve()) in local_message
+    # A model on neither disk is still the inference server's own 404, passed on unchanged.
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["error"]["code"] == "model_not_found"
+    assert elsewhere.json()["error"]["src"] == "inference_server"
+
+
 def test_capabilities_are_refreshed_when_the_server_comes_back(
     layout: Layout, tmp_path: Path, running_manager: list[Service]
 ) -> None:

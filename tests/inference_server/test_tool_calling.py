@@ -79,6 +79,31 @@ def assemble(text: str) -> tuple[str, list[dict[str, Any]], str | None]:
     return content, [calls[i] for i in sorted(calls)], finish
 
 
+def call_deltas(text: str) -> list[dict[str, Any]]:
+    """The ``delta.tool_calls`` entries of a stream, in order."""
+    deltas: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:])["choices"]:
+                deltas.extend(choice["delta"].get("tool_calls") or [])
+    return deltas
+
+
+def check_call_order(deltas: list[dict[str, Any]]) -> None:
+    """Each call opens with its index, id, type and name (no arguments yet); every delta
+    after that carries argument text only, as it was generated, with no markup in it."""
+    opened: set[int] = set()
+    for delta in deltas:
+        if delta["index"] not in opened:
+            assert delta["id"].startswith("call_") and delta["type"] == "function"
+            assert delta["function"]["name"] and delta["function"]["arguments"] == ""
+            opened.add(delta["index"])
+        else:
+            assert set(delta) == {"index", "function"} and set(delta["function"]) == {"arguments"}
+            assert not any(m in delta["function"]["arguments"] for m in (*MARKUP, '"name"'))
+    assert opened == set(range(len(opened)))
+
+
 def validate(calls: list[dict[str, Any]], name: str | None = "get_weather") -> None:
     assert calls
     schemas = {"get_weather": PARAMETERS, "get_time": TIME["function"]["parameters"]}
@@ -111,16 +136,30 @@ def test_forced_calls_validate_and_stream_identically(tooling: Service, choice: 
     assert not any(m in stream.text.split('"tool_calls"')[0] for m in MARKUP)
     strip = [{"function": c["function"]} for c in calls]
     assert [{"function": c["function"]} for c in streamed_calls] == strip
+    # The arguments arrive in pieces as they are generated (one per token), after the head.
+    deltas = call_deltas(stream.text)
+    check_call_order(deltas)
+    assert len(deltas) > 2
 
 
 def test_parallel_calls_each_validate(tooling: Service) -> None:
     # With parallel calls allowed a random model may chain calls until max_tokens; every
     # complete call validates, and only a call cut off by max_tokens is dropped.
     for seed in range(3):
-        r = post(tooling, body(tool_choice="required", seed=seed, max_tokens=200))
-        choice = r.json()["choices"][0]
+        payload = body(tool_choice="required", seed=seed, max_tokens=200)
+        choice = post(tooling, payload).json()["choices"][0]
         assert choice["finish_reason"] in ("tool_calls", "length")
-        validate(choice["message"]["tool_calls"], None)
+        calls = choice["message"]["tool_calls"]
+        validate(calls, None)
+        # Streamed, the same calls in the same order; a call cut off by max_tokens once its
+        # name was written has already begun in the stream, after them.
+        stream = post(tooling, {**payload, "stream": True}).text
+        check_call_order(call_deltas(stream))
+        content, streamed, finish = assemble(stream)
+        assert (content, finish) == ("", choice["finish_reason"])
+        functions = [c["function"] for c in streamed]
+        assert functions[: len(calls)] == [c["function"] for c in calls]
+        assert len(functions) - len(calls) in ((0, 1) if finish == "length" else (0,))
 
 
 def test_auto_streams_text_without_markup(tooling: Service) -> None:

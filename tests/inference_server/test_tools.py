@@ -16,7 +16,7 @@ from inference_server.generation.constraints import (
     grammar_source,
 )
 from inference_server.generation.features import TOOL_CALL_MARKERS, template_tool_family
-from inference_server.generation.tools import ToolCallScanner, ToolFormat
+from inference_server.generation.tools import CallPart, ToolCallScanner, ToolFormat, json_call_head
 from modelyard_dev.tiny_model import PLAIN_CHAT_TEMPLATE, TOOLS_CHAT_TEMPLATE
 
 WEATHER = {
@@ -139,6 +139,96 @@ def test_parallel_false_keeps_the_first_call() -> None:
     scanner.feed(two)
     scanner.finish()
     assert [c.name for c in scanner.calls] == ["a"]
+
+
+def stream_parts(fmt: ToolFormat, pieces: list[str], **kw: Any) -> list[list[str | CallPart]]:
+    """What each fed piece (then the end) turned into."""
+    scanner = ToolCallScanner(fmt, [WEATHER], **kw)
+    return [scanner.feed(p).pieces for p in pieces] + [scanner.finish().pieces]
+
+
+def assemble(outputs: list[list[str | CallPart]]) -> tuple[str, list[tuple[str, str, str]]]:
+    """Content and (id, name, arguments) per call, as OpenAI clients assemble a stream."""
+    content = ""
+    calls: dict[int, list[str]] = {}
+    for piece in (p for out in outputs for p in out):
+        if isinstance(piece, str):
+            content += piece
+            continue
+        if piece.id is not None:
+            assert piece.index not in calls and piece.arguments == ""
+            calls[piece.index] = [piece.id, piece.name or "", ""]
+        calls[piece.index][2] += piece.arguments
+    return content, [(c[0], c[1], c[2]) for _, c in sorted(calls.items())]
+
+
+def test_json_call_arguments_stream_as_they_are_generated() -> None:
+    fmt = family("json_tools")
+    arguments = '{"city": "Par}is</tool_call>\\"{", "days": [1, {"x": null}]}'
+    output = (
+        'Checking. <tool_call>\n{"name": "get_weather", "arguments": '
+        + arguments
+        + '}\n</tool_call> then <tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    )
+    outputs = stream_parts(fmt, list(output))
+    content, calls = assemble(outputs)
+    assert content == "Checking. then"
+    assert [(name, args) for _, name, args in calls] == [
+        ("get_weather", arguments),
+        ("get_time", "{}"),
+    ]
+    # The call's id and name come out as soon as the head is read, each argument character
+    # as soon as it is generated: nothing of it waits for the call to close.
+    fed = output.index('"arguments": {"city": "Pa') + len('"arguments": {"city": "Pa')
+    _, so_far = assemble(outputs[:fed])
+    assert [(name, args) for _, name, args in so_far] == [("get_weather", '{"city": "Pa')]
+    # The same text in one piece (the non-streamed path) gives the same calls and content.
+    scanner = ToolCallScanner(fmt, [WEATHER])
+    whole = scanner.feed(output).text + scanner.finish().text
+    assert whole == content
+    assert [(c.name, c.arguments) for c in scanner.calls] == [(n, a) for _, n, a in calls]
+    # Readers of whole calls get each one in the output of the piece that completed it.
+    scanner = ToolCallScanner(fmt, [WEATHER])
+    completed = [c for ch in output for c in scanner.feed(ch).calls] + scanner.finish().calls
+    assert completed == scanner.calls and len(completed) == 2
+
+
+def test_calls_of_another_shape_are_parsed_whole() -> None:
+    fmt = family("json_tools")
+    output = '<tool_call>\n{"arguments": {"city": "Oslo"}, "name": "get_weather"}\n</tool_call>'
+    outputs = stream_parts(fmt, list(output))
+    _, calls = assemble(outputs)
+    assert [(n, json.loads(a)) for _, n, a in calls] == [("get_weather", {"city": "Oslo"})]
+    parts = [p for out in outputs for p in out]
+    assert len(parts) == 2 and outputs[-2] == parts  # both when the end marker arrived
+
+
+def test_broken_cut_off_and_extra_streamed_calls_do_not_count() -> None:
+    fmt = family("json_tools")
+    broken = '<tool_call>\n{"name": "a", "arguments": {"x": 1 <oops>\n</tool_call>after'
+    scanner = ToolCallScanner(fmt, None)
+    assert scanner.feed(broken).text + scanner.finish().text == "after"
+    assert scanner.calls == []
+    cut = ToolCallScanner(fmt, None)
+    out = cut.feed('<tool_call>\n{"name": "a", "arguments": {"x": ')
+    assert [p.arguments for p in out.pieces if isinstance(p, CallPart)] == ["", '{"x": ']
+    assert cut.finish().pieces == [] and cut.calls == []
+    single = '<tool_call>\n{"name": "a", "arguments": {"n": 1}}\n</tool_call>\n'
+    outputs = stream_parts(fmt, list(single * 2), parallel=False)
+    assert [(n, a) for _, n, a in assemble(outputs)[1]] == [("a", '{"n": 1}')]
+
+
+def test_json_call_head() -> None:
+    head = '{"name": "get_weather", "arguments": {'
+    for size in range(len(head)):
+        assert json_call_head("\n" + head[:size]) is True
+    assert json_call_head("\n" + head + '"c') == ("get_weather", len(head))
+    spaced = '{ "name":"a\\"b" ,"arguments":{}'
+    assert json_call_head(spaced) == ('a"b', spaced.rindex("{"))
+    assert json_call_head('{"arguments": {}}') is False
+    assert json_call_head('{"name": 3, "arguments": {}}') is False
+    assert json_call_head('[{"name": "a"}]') is False
+    assert json_call_head('{"name": "a\\x", "arguments": {}}') is False  # a bad escape
 
 
 def test_markers_agree_with_mlx_lm() -> None:

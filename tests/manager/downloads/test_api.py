@@ -107,6 +107,36 @@ async def test_same_model_twice_is_one_job_and_complete_is_200(
     assert hub.stats.file("dl/dedupe", "model.safetensors").get == gets
 
 
+async def test_a_request_right_after_completion_is_200(
+    hub: FakeHub, run_manager: ManagerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction: a job showed ``completed`` while its end was still being saved; a
+    ``POST /api/downloads`` of the same model in that moment answered 202 with the finished
+    job (as if it were still running) instead of 200 (seen as a flaky test on a busy
+    machine). The save is slowed down here so the moment is wide."""
+    add_model(hub, "dl/quick-again")
+    async with run_manager() as m:
+        real_save = m.downloads._save
+        gate = asyncio.Event()
+
+        async def slow_save(live: Any, **kwargs: Any) -> None:
+            if live.status == "completed":
+                await gate.wait()
+            await real_save(live, **kwargs)
+
+        monkeypatch.setattr(m.downloads, "_save", slow_save)
+        job = await m.start("dl/quick-again")
+        await m.wait(job["id"], "completed")
+        again = asyncio.create_task(
+            m.client.post("/api/downloads", json={"model_id": "dl/quick-again"})
+        )
+        await asyncio.sleep(0.2)
+        gate.set()
+        response = await again
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == job["id"]
+
+
 async def test_already_in_cache_from_another_tool_is_200_with_nothing_transferred(
     hub: FakeHub, hub_url: str, run_manager: ManagerFactory, make_settings: Any
 ) -> None:

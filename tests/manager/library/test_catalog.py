@@ -100,6 +100,8 @@ async def test_catalog_with_the_inference_server_down(open_app: AppFactory, dirs
     assert elsewhere["state"] == "unknown"
     assert elsewhere["characteristics"] is None
     assert sum(c["default"] for c in cards.values()) == 1
+    # The inference server could not be asked what each model can do.
+    assert all(c["capabilities"] is None for c in cards.values())
 
 
 async def test_type_filter(open_app: AppFactory, dirs: Dirs) -> None:
@@ -267,10 +269,16 @@ async def test_model_types_come_from_the_inference_server(open_app: AppFactory, 
         mock.get("/health").mock(return_value=httpx.Response(200, json={"status": "ok"}))
         mock.get("/admin/capabilities").mock(return_value=httpx.Response(200, json=capabilities))
         mock.get("/admin/pool").mock(return_value=httpx.Response(200, json=pool))
+        listed = {"data": [{"id": "org/llama-tiny", "capabilities": ["chat", "tools"]}]}
+        mock.get("/v1/models").mock(return_value=httpx.Response(200, json=listed))
         async with open_app(catalog_file=catalog) as (_app, client):
             await client.get("/ready")  # the manager asks the server now
-            served = [c["id"] for c in (await client.get("/v1/models")).json()["data"]]
+            cards = {c["id"]: c for c in (await client.get("/v1/models")).json()["data"]}
             local = {m["id"]: m for m in (await client.get("/api/models/local")).json()["data"]}
+    served = list(cards)
     assert "org/embedder" not in served
+    # Capabilities are the inference server's; a model it does not list has none.
+    assert cards["org/llama-tiny"]["capabilities"] == ["chat", "tools"]
+    assert cards["local/mine"]["capabilities"] is None
     assert "org/llama-tiny" in served
     assert local["org/embedder"]["compatibility"]["label"] == "not-loadable"

@@ -30,8 +30,11 @@ from manager.errors import (
     HubUnavailableError,
     ModelNotFoundError,
     ModelNotVisibleError,
+    NotFoundError,
     ServiceUnavailableError,
 )
+from manager.fleet.fleet import Fleet, FleetPoolState
+from manager.fleet.schemas import HostStatus, InferencePool
 from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
@@ -48,7 +51,7 @@ from manager.library.formats import model_format, weight_files
 from manager.library.importer import import_model
 from manager.library.model_capabilities import Capabilities, ModelCapabilities
 from manager.library.paths import is_local_id, validate_model_id
-from manager.library.pool_state import PoolStateCache, PoolView
+from manager.library.pool_state import PoolSource, PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
 from manager.library.scan import LibraryScanner, ScannedModel
 from manager.library.servable import check_download, listed_for_serving, requested_paths
@@ -72,7 +75,7 @@ from shared_schemas.library import (
     StorageStats,
 )
 from shared_schemas.openai import ModelCard
-from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
+from shared_schemas.pool import LoadRequest, LoadResult, UnloadResult
 
 logger = logging.getLogger(__name__)
 
@@ -132,17 +135,23 @@ class Library:
         sessions: async_sessionmaker[AsyncSession],
         inference: InferenceClient,
         watch: InferenceWatch | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.settings = settings
         self.watch = watch
+        self.fleet = fleet
         self.cache_dir = settings.hub_cache
         self.models_dir = settings.local_models_dir
         self.scanner = LibraryScanner(self.cache_dir, self.models_dir)
-        self.pool = PoolStateCache(
-            inference,
-            timeout_s=settings.catalog_pool_timeout_s,
-            ttl_s=settings.catalog_pool_ttl_s,
-            retry_s=settings.catalog_pool_retry_s,
+        self.pool: PoolSource = (
+            FleetPoolState(fleet)
+            if fleet is not None
+            else PoolStateCache(
+                inference,
+                timeout_s=settings.catalog_pool_timeout_s,
+                ttl_s=settings.catalog_pool_ttl_s,
+                retry_s=settings.catalog_pool_retry_s,
+            )
         )
         self.model_capabilities = ModelCapabilities(
             inference,
@@ -563,7 +572,10 @@ class Library:
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:
         try:
-            result = await self._inference.unload(model_id)
+            if self.fleet is not None:
+                result = await self.fleet.unload(model_id, None)
+            else:
+                result = await self._inference.unload(model_id)
         except ServiceUnavailableError:
             return None  # the server is down: nothing is loaded there
         self.pool.invalidate()
@@ -609,8 +621,10 @@ class Library:
 
     # ---- the inference pool -------------------------------------------------------------------
 
-    async def pool_status(self) -> PoolStatus:
-        return await self._inference.pool()
+    async def model_sizes(self) -> dict[str, int]:
+        """The size of every model on disk (what routing among servers weighs)."""
+        models = await asyncio.to_thread(self.scanner.scan)
+        return {model.id: model.size_bytes for model in models}
 
     async def not_visible(self, model_id: str) -> ModelNotVisibleError | None:
         """Why the inference server does not find ``model_id``, when the reason is that it is
@@ -621,8 +635,36 @@ class Library:
         snap = await self.snapshot()
         return not_visible_error(next((m for m in snap.models if m.id == model_id), None), view)
 
-    async def load(self, model_id: str, request: LoadRequest | None) -> LoadResult:
+    async def pool_status(self) -> InferencePool:
+        if self.fleet is not None:
+            return self.fleet.pool_status()
+        pool = await self._inference.pool()
+        host = HostStatus(
+            url=self.settings.inference_url,
+            up=True,
+            pool=pool,
+            capabilities=self._inference_view().capabilities,
+        )
+        return InferencePool(**pool.model_dump(), hosts=[host])
+
+    def _one_host(self, host: str | None) -> None:
+        """With one inference server, ``host`` may only name it."""
+        if host is not None and host.rstrip("/") != self.settings.inference_url:
+            raise NotFoundError(
+                f"'{host[:200]}' is not the inference server ({self.settings.inference_url})",
+                code="host_not_found",
+                param="host",
+                details={"hosts": [self.settings.inference_url]},
+                resolution_steps=["Leave host out, or use the URL in GET /api/inference/pool."],
+            )
+
+    async def load(
+        self, model_id: str, request: LoadRequest | None, host: str | None = None
+    ) -> LoadResult:
         validate_model_id(model_id)
+        if self.fleet is not None:
+            return await self.fleet.load(model_id, request, host)
+        self._one_host(host)
         try:
             result = await self._inference.load(model_id, request)
         except UpstreamAnswer as exc:
@@ -634,8 +676,11 @@ class Library:
             self.pool.invalidate()
         return result
 
-    async def unload(self, model_id: str) -> UnloadResult:
+    async def unload(self, model_id: str, host: str | None = None) -> UnloadResult:
         validate_model_id(model_id)
+        if self.fleet is not None:
+            return await self.fleet.unload(model_id, host)
+        self._one_host(host)
         try:
             result = await self._inference.unload(model_id)
         finally:

@@ -25,12 +25,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 
 import httpx
 from pydantic import ValidationError
 
 from manager.errors import NotFoundError, ServiceUnavailableError
+from manager.fleet.health import HostHealth
 from manager.fleet.hosts import HostConfig
 from manager.fleet.routing import HostView, NoRoute, Route, SlotView, choose_host
 from manager.fleet.schemas import HostStatus, InferencePool
@@ -42,6 +44,7 @@ from shared_schemas.capabilities import InferenceCapabilities
 from shared_schemas.openai import ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, SlotInfo, UnloadResult
 from shared_schemas.service_errors import ServiceError
+from shared_schemas.storage import FolderMismatch, folder_mismatches
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,9 @@ class InferenceHost:
         self.pool: PoolStatus | None = None
         self.models: frozenset[str] | None = None
         self.capabilities: InferenceCapabilities | None = None
+        # one set object per distinct answer: verdict caches compare it by identity
+        self.model_types: frozenset[str] | None = None
+        self.mismatches: tuple[FolderMismatch, ...] = ()
         self.checked_at: float | None = None
         self.in_flight = 0
         self.checks = 0
@@ -129,6 +135,24 @@ class InferenceHost:
             checked_at=self.checked_at,
         )
 
+    def health(self) -> HostHealth:
+        return HostHealth(
+            url=self.url,
+            up=self.up,
+            answering=self.up and self.failures == 0 and self.checked_at is not None,
+            error=self.error,
+            capabilities=self.capabilities,
+            model_types=self.model_types,
+            budget_bytes=(
+                self.pool.max_memory_bytes
+                if self.pool is not None
+                else self.capabilities.memory_budget_bytes
+                if self.capabilities is not None
+                else None
+            ),
+            mismatches=self.mismatches,
+        )
+
     async def aclose(self) -> None:
         await self.admin.client.aclose()
         await self.upstream.aclose()
@@ -145,6 +169,7 @@ class Fleet:
         self.sizes: Mapping[str, int] = {}
         self.sizes_fn: SizesFn | None = None
         self._task: asyncio.Task[None] | None = None
+        self._checking: asyncio.Task[None] | None = None
 
     # ---- lifetime -----------------------------------------------------------------------------
 
@@ -159,10 +184,11 @@ class Fleet:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._checking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for host in self.hosts:
             await host.aclose()
 
@@ -183,6 +209,26 @@ class Fleet:
                 self.sizes = await self.sizes_fn()
             except Exception:
                 logger.exception("reading model sizes for routing failed")
+
+    async def check(self) -> list[HostHealth]:
+        """Check every server now (callers arriving meanwhile share the check); what each
+        answered, for ``/ready`` and ``/api/system``."""
+        if self._checking is None:
+            self._checking = asyncio.create_task(self._check_all())
+            self._checking.add_done_callback(self._checked)
+        await asyncio.shield(self._checking)
+        return self.health()
+
+    async def _check_all(self) -> None:
+        await asyncio.gather(*(self.refresh_host(host) for host in self.hosts))
+
+    def _checked(self, task: asyncio.Task[None]) -> None:
+        if self._checking is task:
+            self._checking = None
+
+    def health(self) -> list[HostHealth]:
+        """Each server as last checked (no I/O)."""
+        return [host.health() for host in self.hosts]
 
     async def refresh_host(self, host: InferenceHost) -> None:
         """Ask one server for its pool and the models on its disk."""
@@ -216,8 +262,31 @@ class Fleet:
         if was_down:
             logger.info("inference server %s answers again", host.url)
         if was_down or host.capabilities is None:  # a new process may be another version
-            with contextlib.suppress(ServiceError):
-                host.capabilities = await host.admin.capabilities(wait_s=CHECK_TIMEOUT_S)
+            try:
+                self._learned(host, await host.admin.capabilities())
+            except ServiceError as exc:
+                host.error = exc.message  # asked again at the next check
+
+    def _learned(self, host: InferenceHost, capabilities: InferenceCapabilities) -> None:
+        mismatches = tuple(
+            folder_mismatches(
+                hf_cache=self.settings.hub_cache,
+                models=self.settings.local_models_dir,
+                inference_hf_cache=Path(capabilities.hf_cache_dir),
+                inference_models=[Path(p) for p in capabilities.models_dirs],
+            )
+        )
+        if mismatches and mismatches != host.mismatches:
+            logger.warning(
+                "storage mismatch: the inference server at %s does not read the manager's "
+                "folders: %s",
+                host.url,
+                "; ".join(m.message for m in mismatches),
+            )
+        host.mismatches = mismatches
+        if host.model_types is None or set(capabilities.model_types) != host.model_types:
+            host.model_types = frozenset(capabilities.model_types)
+        host.capabilities = capabilities
 
     def _failed(self, host: InferenceHost, error: str) -> None:
         host.failures += 1

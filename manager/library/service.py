@@ -34,14 +34,15 @@ from manager.errors import (
     ServiceUnavailableError,
 )
 from manager.fleet.fleet import Fleet, FleetPoolState
+from manager.fleet.health import HostHealth
 from manager.fleet.schemas import HostStatus, InferencePool
+from manager.fleet.verdicts import assess_on_hosts, verdict_hosts
 from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,
-    assess,
     head_dim_of,
     images_served,
     summary,
@@ -268,6 +269,14 @@ class Library:
         """What the inference server said it can load (``/admin/capabilities``)."""
         return self.watch.view if self.watch is not None else InferenceView()
 
+    def _verdict_hosts(self) -> tuple[HostHealth, ...]:
+        """With several inference servers, those a verdict is made over (empty with one)."""
+        return verdict_hosts(self.fleet.health()) if self.fleet is not None else ()
+
+    def _assess(self, facts: CompatibilityFacts) -> CompatibilityReport:
+        """The verdict: on the inference server, or on the best of several."""
+        return assess_on_hosts(facts, self._verdict_hosts())
+
     def _facts(
         self, model: ScannedModel, budget: int | None, context: int | None = None
     ) -> CompatibilityFacts:
@@ -307,12 +316,13 @@ class Library:
             budget,
             view.model_types,
             view.stale,
+            tuple((h.url, h.model_types, h.budget_bytes, h.serving) for h in self._verdict_hosts()),
         )
         found = self._summaries.get(key)
         if found is None:
             if len(self._summaries) >= _SUMMARY_CACHE_MAX:
                 self._summaries.clear()
-            found = summary(assess(self._facts(model, budget)))
+            found = summary(self._assess(self._facts(model, budget)))
             self._summaries[key] = found
         return found
 
@@ -393,10 +403,10 @@ class Library:
             facts = await asyncio.to_thread(
                 self._facts, model, snap.pool.budget_bytes, context_tokens
             )
-            return assess(facts)
+            return self._assess(facts)
         details: HubModelDetails = await hub.details(model_id)
         pool = await self.pool.get()
-        return assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
+        return self._assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
 
     async def download_check(self, request: DownloadRequest, hub: Any) -> ErrorBody | None:
         """Before a download job is made: None when the model runs here, its warning when
@@ -414,7 +424,7 @@ class Library:
             return None
         pool = await self.pool.get()
         facts = self._hub_facts(details, pool.budget_bytes, None, set(paths))
-        return check_download(assess(facts), force=request.force)
+        return check_download(self._assess(facts), force=request.force)
 
     async def _hub_details(self, hub: Any, model_id: str) -> HubModelDetails:
         """The Hub's description, with the download planner's retries when the Hub is

@@ -20,6 +20,8 @@ from modelyard_dev.procs import (
     base_env,
     free_port,
     inference_service,
+    manager_service,
+    running,
     sharded_inference_services,
 )
 
@@ -102,6 +104,24 @@ def test_two_ranks_answer_as_one_process_does(
     # The server's budget is both ranks' (each holds half of every model).
     pool = httpx.get(f"{sharded[0].url}/admin/pool").json()
     assert pool["max_memory_bytes"] == 2 * single_budget
+    capabilities = httpx.get(f"{sharded[0].url}/admin/capabilities").json()
+    assert capabilities["memory_budget_bytes"] == 2 * single_budget
+    # A manager in front sees one inference server with that budget, and judges by it.
+    manager = manager_service(
+        {
+            "MODEL_MANAGER_INFERENCE_URL": sharded[0].url,
+            "MODEL_MANAGER_DATA_DIR": str(tmp_path / "data"),
+            "MODEL_MANAGER_HF_CACHE_DIR": str(hf_cache),
+            "MODEL_MANAGER_MODELS_DIR": str(models_dir),
+            "MODEL_MANAGER_LOG_LEVEL": "WARNING",
+        },
+        log_dir=tmp_path,
+    )
+    with running(manager):
+        system = httpx.get(f"{manager.url}/api/system", timeout=30).json()["inference"]
+        assert system["capabilities"]["memory_budget_bytes"] == 2 * single_budget
+        verdict = httpx.get(f"{manager.url}/api/models/compatibility/{MODEL}", timeout=30).json()
+        assert verdict["requirements"]["budget_bytes"] == 2 * single_budget
     # Structured output cannot be followed by the other rank: refused by name.
     schema = {
         "type": "json_schema",

@@ -26,8 +26,7 @@ class Fleet:
     b: Service
 
     def pool_of(self, server: Service) -> dict[str, Any]:
-        pool: dict[str, Any] = httpx.get(f"{server.url}/admin/pool", timeout=10).json()
-        return pool
+        return fleet_pool(server)
 
     def tokens_on(self, server: Service, model: str) -> int:
         slots = {s["id"]: s for s in self.pool_of(server)["slots"]}
@@ -36,6 +35,11 @@ class Fleet:
     def manager_pool(self) -> dict[str, Any]:
         pool: dict[str, Any] = httpx.get(f"{self.manager.url}/api/inference/pool").json()
         return pool
+
+
+def fleet_pool(server: Service) -> dict[str, Any]:
+    pool: dict[str, Any] = httpx.get(f"{server.url}/admin/pool", timeout=10).json()
+    return pool
 
 
 def servers(models_dir: Path, hf_cache: Path, logs: Path) -> tuple[Service, Service]:
@@ -52,9 +56,12 @@ def servers(models_dir: Path, hf_cache: Path, logs: Path) -> tuple[Service, Serv
     return one(A_MODEL), one(B_MODEL)
 
 
-def manager_for(a: Service, b: Service, models_dir: Path, hf_cache: Path, root: Path) -> Service:
+def manager_for(
+    a: Service, b: Service, models_dir: Path, hf_cache: Path, root: Path, **extra: str
+) -> Service:
     return manager_service(
         {
+            **extra,
             "MODEL_MANAGER_INFERENCE_URLS": f"{a.url},{b.url}",
             "MODEL_MANAGER_INFERENCE_REFRESH_S": "0.2",
             "MODEL_MANAGER_DATA_DIR": str(root / "data"),
@@ -211,3 +218,83 @@ def test_server_death_mid_stream_then_elsewhere_then_back_then_none(
     assert none.status_code == 503
     assert int(none.headers["retry-after"]) > 0
     assert none.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_ready_system_and_verdicts_speak_of_every_server(
+    models_dir: Path, hf_cache: Path, tmp_path: Path
+) -> None:
+    """Before, /ready, /api/system and the compatibility verdicts asked only the first server:
+    with it down the manager said it was not ready although the second served, and a model
+    too big for the first server's budget was 'too-big' although the second had room."""
+    env = {"MLX_SERVER_MODELS_DIRS": str(models_dir), "MLX_SERVER_HF_CACHE_DIR": str(hf_cache)}
+    small = inference_service({**env, "MLX_SERVER_MAX_MEMORY_GB": "0.00001"}, log_dir=tmp_path)
+    roomy = inference_service(env, log_dir=tmp_path)
+    manager = manager_for(
+        small, roomy, models_dir, hf_cache, tmp_path, MODEL_MANAGER_PLACEMENT=f"{SPARE}={roomy.url}"
+    )
+    started: list[Service] = []
+    try:
+        for service in (small, roomy, manager):
+            service.start(timeout=120)
+            started.append(service)
+        url = manager.url
+
+        ready = httpx.get(f"{url}/ready", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert [(h["url"], h["ok"]) for h in ready.json()["hosts"]] == [
+            (small.url, True),
+            (roomy.url, True),
+        ], ready.text
+        system = httpx.get(f"{url}/api/system", timeout=30).json()["inference"]
+        assert [(h["url"], h["reachable"], h["storage_agrees"]) for h in system["hosts"]] == [
+            (small.url, True, True),
+            (roomy.url, True, True),
+        ]
+        budgets = [h["capabilities"]["memory_budget_bytes"] for h in system["hosts"]]
+        assert budgets[0] < budgets[1]
+        # The single-server fields the web UI and the CLI read are still there.
+        assert system["url"] == small.url
+        assert system["reachable"] is True and system["storage_agrees"] is True
+        assert system["capabilities"]["memory_budget_bytes"] == budgets[0]
+
+        # Too big for the first server's budget, not for the second's: it runs, and says where.
+        verdict = httpx.get(f"{url}/api/models/compatibility/{A_MODEL}", timeout=30).json()
+        assert verdict["compatible"] is True, verdict
+        assert verdict["requirements"]["budget_bytes"] == budgets[1]
+        where = next(r for r in verdict["reasons"] if r["code"] == "inference_hosts")
+        assert where["message"].startswith(f"Runs on {roomy.url}; not on {small.url}: ")
+        assert "budget" in where["message"]
+
+        # The roomy server dies: still ready (the small one serves), naming the one down.
+        roomy.kill()
+        ready = httpx.get(f"{url}/ready", timeout=30)
+        assert ready.status_code == 200, ready.text
+        hosts = {h["url"]: h for h in ready.json()["hosts"]}
+        assert hosts[small.url]["ok"] is True
+        assert hosts[roomy.url]["ok"] is False and roomy.url in hosts[roomy.url]["message"]
+        assert roomy.url in ready.json()["checks"]["inference"]["message"]
+        system = httpx.get(f"{url}/api/system", timeout=30).json()["inference"]
+        assert [h["reachable"] for h in system["hosts"]] == [True, False]
+        assert system["reachable"] is True
+        # Judged on the server that serves: too big for its budget, and the reason names it.
+        verdict = httpx.get(f"{url}/api/models/compatibility/{A_MODEL}", timeout=30).json()
+        assert verdict["compatible"] is False and verdict["label"] == "too-big"
+        where = next(r for r in verdict["reasons"] if r["code"] == "inference_hosts")
+        assert where["severity"] == "blocker" and small.url in where["message"]
+        # A model placed on the server that is down waits for it: 503 naming it, not elsewhere.
+        pinned = chat(url, SPARE)
+        assert pinned.status_code == 503, pinned.text
+        assert int(pinned.headers["retry-after"]) > 0
+        assert roomy.url in pinned.json()["error"]["message"]
+        assert SPARE not in {s["id"] for s in fleet_pool(small)["slots"]}
+
+        # None left: not ready, every server named.
+        small.kill()
+        ready = httpx.get(f"{url}/ready", timeout=30)
+        assert ready.status_code == 503
+        assert [h["ok"] for h in ready.json()["hosts"]] == [False, False]
+        message = ready.json()["checks"]["inference"]["message"]
+        assert small.url in message and roomy.url in message
+    finally:
+        for service in reversed(started):
+            service.stop()

@@ -20,6 +20,8 @@ from inference_server.capabilities import router as capabilities_router
 from inference_server.catalog import router as catalog_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.distributed import Ranks, join
+from inference_server.embeddings.routes import router as embeddings_router
+from inference_server.embeddings.service import EmbeddingService
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
 from inference_server.health import router as health_router
@@ -74,6 +76,9 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.metrics = metrics
         app.state.generation = GenerationService(pool, worker, settings, metrics)
+        app.state.embeddings = EmbeddingService(
+            pool, worker, settings, model_id=app.state.generation.model_id
+        )
         for model_id in settings.preload_models:
             await pool.ensure_ready(model_id, pin=True)
         reaper = asyncio.create_task(pool.run_reaper(_reaper_interval(settings.idle_ttl_s)))
@@ -129,6 +134,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics.http)
     app.include_router(health_router)
     app.include_router(generation_router)
+    app.include_router(embeddings_router)
     app.include_router(anthropic_router)
     app.include_router(responses_router)
     app.include_router(pool_router)

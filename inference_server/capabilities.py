@@ -13,8 +13,9 @@ from fastapi import APIRouter
 
 from inference_server.deps import PoolDep, SettingsDep
 from inference_server.generation.features import FEATURES
+from inference_server.pool.kinds import vision_model_types
 from inference_server.pool.pool import ModelPool
-from inference_server.pool.resolve import loadable_model_types
+from inference_server.pool.resolve import served_model_types
 from inference_server.settings import InferenceSettings
 from shared_schemas.capabilities import InferenceCapabilities, modelyard_version, package_version
 from shared_schemas.errors import error_responses
@@ -29,7 +30,8 @@ def describe(settings: InferenceSettings, pool: ModelPool) -> InferenceCapabilit
         version=modelyard_version(),
         mlx_version=package_version("mlx"),
         mlx_lm_version=package_version("mlx-lm"),
-        model_types=sorted(loadable_model_types()),
+        model_types=sorted(served_model_types()),
+        vision_model_types=sorted(vision_model_types()),
         hf_cache_dir=str(canonical(settings.hf_cache_dir)),
         models_dirs=[str(canonical(path)) for path in settings.models_dirs],
         memory_budget_bytes=pool.max_memory_bytes,

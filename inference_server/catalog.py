@@ -13,11 +13,12 @@ from fastapi import APIRouter
 from inference_server.deps import ModelIdPath, PoolDep, SettingsDep
 from inference_server.errors import ModelNotFoundError
 from inference_server.generation.features import model_capabilities
+from inference_server.pool.kinds import ModelKind, classify
 from inference_server.pool.resolve import find_model_path, list_local_model_ids
 from inference_server.settings import InferenceSettings
 from shared_schemas.errors import error_responses
 from shared_schemas.model_config import context_length
-from shared_schemas.openai import ModelCard, ModelList, ModelState
+from shared_schemas.openai import ModelCard, ModelList, ModelState, ModelType
 from shared_schemas.pool import SlotInfo, SlotState
 
 _STATE: dict[SlotState, ModelState] = {
@@ -28,14 +29,26 @@ _STATE: dict[SlotState, ModelState] = {
 }
 
 
-def _context_length(path: Path | None) -> int | None:
+def _describe(path: Path | None) -> tuple[int | None, ModelType, list[str] | None]:
+    """The model's context length, type (``embedding`` or ``chat``) and capabilities, from its
+    folder: an embedding model serves ``embeddings`` only; a model mlx-vlm loads also takes
+    images (``vision``)."""
     if path is None:
-        return None
+        return None, "chat", None
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return None
-    return context_length(config) if isinstance(config, dict) else None
+        config = None
+    if not isinstance(config, dict):
+        return None, "chat", model_capabilities(path)
+    kind = classify(path, config)
+    length = context_length(config)
+    if kind == ModelKind.EMBEDDING:
+        return length, "embedding", ["embeddings"]
+    capabilities = model_capabilities(path)
+    if kind == ModelKind.VISION:
+        capabilities.append("vision")
+    return length, "chat", capabilities
 
 
 def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[ModelCard]:
@@ -50,17 +63,20 @@ def list_models(slots: list[SlotInfo], settings: InferenceSettings) -> list[Mode
     for model_id in ordered:
         slot = status.get(model_id)
         state: ModelState = _STATE[slot.state] if slot else "not-loaded"
-        path = find_model_path(model_id, cache, settings.models_dirs)
+        window, kind, capabilities = _describe(
+            find_model_path(model_id, cache, settings.models_dirs)
+        )
         cards.append(
             ModelCard(
                 id=model_id,
                 created=int(slot.loaded_at) if slot and slot.loaded_at else 0,
                 owned_by=model_id.split("/", 1)[0],
                 name=model_id.split("/", 1)[-1],
-                context_length=_context_length(path),
+                context_length=window,
+                type=kind,
                 state=state,
                 default=model_id == settings.default_model,
-                capabilities=model_capabilities(path) if path is not None else None,
+                capabilities=capabilities,
             )
         )
     return cards

@@ -1,5 +1,5 @@
-"""The chat pipeline as the other APIs use it: a translated body made a chat request, and
-the prompt's token count.
+"""The chat pipeline as the other APIs use it: a translated body made a chat request (the
+prompt's token count is ``GenerationService.count_chat_tokens``).
 
 The Anthropic Messages and Responses routes translate their requests into chat completion
 bodies (pure functions in their packages) and hand them to ``chat_request``, so every rule
@@ -9,16 +9,11 @@ schema refuses is the client's mistake, answered 400 with the first reason.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import Field, ValidationError
 
 from inference_server.errors import BadRequestError
-from inference_server.generation.constraints import check_request, plan_output
-from inference_server.generation.service import GenerationService
-from inference_server.generation.tools import template_messages
-from inference_server.pool.pool import ModelPool
 from shared_schemas.openai import ChatCompletionRequest, ChatMessage
 
 
@@ -58,23 +53,3 @@ def chat_request(body: dict[str, Any]) -> ChatCompletionRequest:
         raise BadRequestError(
             f"{param}: {message}" if param else message, param=param, code="invalid_request"
         ) from exc
-
-
-async def count_prompt_tokens(
-    service: GenerationService, pool: ModelPool, request: ChatCompletionRequest
-) -> int:
-    """How many tokens the prompt of ``request`` is, by the model's own chat template (the
-    model is loaded for it, as for a generation)."""
-    model_id = service.model_id(request.model)
-    check_request(request)
-    plan = plan_output(request)
-    tools = plan.tools.tools if plan.tools is not None else None
-    messages = template_messages(request.messages)
-    async with pool.use(model_id, keep_alive=request.keep_alive) as slot:
-        tokenizer = slot.runtime.tokenizer
-
-        def count() -> int:
-            ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)
-            return len(ids)
-
-        return await asyncio.to_thread(count)

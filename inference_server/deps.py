@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from inference_server.embeddings.service import EmbeddingService
 from inference_server.generation.service import GenerationService
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.resolve import validate_model_id
@@ -34,6 +35,11 @@ async def _service(request: Request) -> GenerationService:
     return service
 
 
+async def _embeddings(request: Request) -> EmbeddingService:
+    service: EmbeddingService = request.app.state.embeddings
+    return service
+
+
 async def _model_id(
     model_id: Annotated[
         str,
@@ -51,4 +57,5 @@ SettingsDep = Annotated[InferenceSettings, Depends(_settings)]
 PoolDep = Annotated[ModelPool, Depends(_pool)]
 WorkerDep = Annotated[MLXWorker, Depends(_worker)]
 GenerationDep = Annotated[GenerationService, Depends(_service)]
+EmbeddingDep = Annotated[EmbeddingService, Depends(_embeddings)]
 ModelIdPath = Annotated[str, Depends(_model_id)]

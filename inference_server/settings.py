@@ -110,6 +110,26 @@ class InferenceSettings(BaseSettings):
     keepalive_interval_s: float = Field(default=5.0, gt=0)
     prompt_cache_bytes: int = Field(default=512 * 2**20, ge=0)
 
+    # Embeddings and images
+    embedding_batch_size: int = Field(
+        default=32, ge=1, description="Most inputs of an embeddings request encoded together."
+    )
+    max_image_pixels: int = Field(
+        default=4096 * 4096,
+        ge=1,
+        description="Images with more pixels are refused (400 image_too_large), not resized.",
+    )
+    allow_remote_images: bool = Field(
+        default=False,
+        description="Fetch http(s) image URLs in chat messages; off: only data URLs.",
+    )
+    remote_image_max_bytes: int = Field(
+        default=20 * 2**20, ge=1, description="Largest remote image fetched, in bytes."
+    )
+    remote_image_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest time to fetch one remote image."
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "text", "json"] = Field(
         default="auto", description="text for people, json for machines; auto: text on a terminal."

@@ -55,12 +55,28 @@ class TextBlockParam(_Strict):
     )
 
 
-class ImageBlockParam(BaseModel):
-    """An image: read so that it can be refused by name (400 ``images_not_supported``)."""
+class Base64ImageSource(_Strict):
+    type: Literal["base64"]
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+    data: str = Field(min_length=1, description="The image file, base64-encoded.")
 
-    model_config = ConfigDict(extra="allow")
+
+class URLImageSource(_Strict):
+    type: Literal["url"]
+    url: str = Field(
+        min_length=1,
+        description="An http(s) URL, fetched only when the server allows it "
+        "(MLX_SERVER_ALLOW_REMOTE_IMAGES).",
+    )
+
+
+class ImageBlockParam(_Strict):
+    """An image in a user turn, for a vision-language model (a text-only model answers 400
+    ``images_not_supported``)."""
+
     type: Literal["image"]
-    source: dict[str, Any]
+    source: Annotated[Base64ImageSource | URLImageSource, Field(discriminator="type")]
+    cache_control: CacheControl | None = Field(default=None, description="Accepted and ignored.")
 
 
 class ToolUseBlockParam(_Strict):

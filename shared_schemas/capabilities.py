@@ -16,8 +16,14 @@ class InferenceCapabilities(BaseModel):
     mlx_version: str | None = Field(description="The installed mlx; null when not installed.")
     mlx_lm_version: str | None = Field(description="The installed mlx-lm; null when not installed.")
     model_types: list[str] = Field(
-        description="The config.json `model_type` values its mlx-lm can load (sorted), "
-        "including the ones mlx-lm serves with another type's implementation."
+        description="The config.json `model_type` values it can load (sorted): its mlx-lm's, "
+        "including the ones mlx-lm serves with another type's implementation, the encoders "
+        "its mlx-embeddings loads and the vision-language models its mlx-vlm loads."
+    )
+    vision_model_types: list[str] = Field(
+        default_factory=list,
+        description="The `model_type` values of vision-language models it serves with images "
+        "(through mlx-vlm, when the config has a `vision_config`), sorted.",
     )
     hf_cache_dir: str = Field(description="The Hugging Face cache it finds Hub models in.")
     models_dirs: list[str] = Field(

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared_schemas.content import ImageURL, ImageURLContentPart
 from shared_schemas.model_ids import ModelIdStr
 
 MAX_STOP_SEQUENCES = 4
@@ -108,6 +109,22 @@ class TextContentPart(BaseModel):
     text: str
 
 
+def _part_type(value: Any) -> str:
+    """Which content part a value is: an image (by its type, or an ``image_url`` field when it
+    has no type), else text."""
+    if isinstance(value, dict):
+        kind = value.get("type") or ("image_url" if "image_url" in value else "text")
+    else:
+        kind = getattr(value, "type", None)
+    return "image_url" if kind == "image_url" else "text"
+
+
+ContentPart = Annotated[
+    Annotated[TextContentPart, Tag("text")] | Annotated[ImageURLContentPart, Tag("image_url")],
+    Discriminator(_part_type),
+]
+
+
 class FunctionCall(BaseModel):
     """A call the model made: the function's name and its arguments as JSON text."""
 
@@ -125,7 +142,7 @@ class ToolCall(BaseModel):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextContentPart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = Field(
         default=None, description="Calls an assistant message made (earlier turns)."
@@ -139,7 +156,12 @@ class ChatMessage(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextContentPart))
+
+    def images(self) -> list[ImageURL]:
+        if not isinstance(self.content, list):
+            return []
+        return [p.image_url for p in self.content if isinstance(p, ImageURLContentPart)]
 
 
 class FunctionDefinition(BaseModel):
@@ -339,6 +361,10 @@ class ChatCompletionRequest(_SamplingFields):
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def images(self) -> list[ImageURL]:
+        """Every image of the conversation, in order."""
+        return [image for message in self.messages for image in message.images()]
 
 
 def _no_suffix(value: str | None) -> str | None:

@@ -16,6 +16,7 @@ class SlotState(StrEnum):
 
 class SlotInfo(BaseModel):
     id: str
+    kind: str = Field(default="chat", description="chat, embedding or vision.")
     state: SlotState
     memory_bytes: int = Field(default=0, description="Measured active memory of the model.")
     estimated_bytes: int = Field(default=0, description="Weight files' size before loading.")

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from inference_server.anthropic import answer
-from inference_server.chat_bridge import count_prompt_tokens
-from inference_server.deps import GenerationDep, PoolDep, SettingsDep
+from inference_server.deps import GenerationDep, SettingsDep
 from inference_server.generation.service import unless_disconnected
 from service_kit.sse import SSE_CONTENT
 from shared_schemas.anthropic import (
@@ -34,11 +33,11 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     responses={**_ERRORS, 200: {"content": SSE_CONTENT}},
     summary="Anthropic Messages (stream or not)",
     description=(
-        "Anthropic-compatible: system, text blocks, tools with tool_use / tool_result blocks, "
-        "tool_choice, max_tokens, temperature, top_p, top_k, stop_sequences (the answer names "
-        "the one that matched), stream (Anthropic's event sequence). Image blocks and extended "
-        "thinking are refused. Errors come in Anthropic's shape. The key may be sent as "
-        "x-api-key."
+        "Anthropic-compatible: system, text and image blocks (images for vision-language "
+        "models), tools with tool_use / tool_result blocks, tool_choice, max_tokens, "
+        "temperature, top_p, top_k, stop_sequences (the answer names the one that matched), "
+        "stream (Anthropic's event sequence). Extended thinking is refused. Errors come in "
+        "Anthropic's shape. The key may be sent as x-api-key."
     ),
 )
 async def create_message(
@@ -61,10 +60,9 @@ async def create_message(
     response_model=CountTokensResponse,
     responses=_ERRORS,
     summary="Count a Messages prompt's tokens",
-    description="The prompt's tokens by the model's own chat template (the model is loaded).",
+    description="The prompt's tokens by the model's own chat template, images included "
+    "(the model is loaded).",
 )
-async def count_tokens(
-    body: CountTokensRequest, service: GenerationDep, pool: PoolDep
-) -> CountTokensResponse:
-    tokens = await count_prompt_tokens(service, pool, answer.prompt_request(body))
+async def count_tokens(body: CountTokensRequest, service: GenerationDep) -> CountTokensResponse:
+    tokens = await service.count_chat_tokens(answer.prompt_request(body))
     return CountTokensResponse(input_tokens=tokens)

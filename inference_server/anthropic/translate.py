@@ -4,9 +4,10 @@
 route validates it with the chat schema and runs it like any chat request):
 
 - ``system`` (a string or text blocks) becomes the first, system message;
-- a user turn's text blocks become a user message; its ``tool_result`` blocks become
-  ``role: "tool"`` messages (before the text, in their order), ``is_error`` prefixing
-  ``Error: `` to the result;
+- a user turn's text blocks become a user message (its image blocks make that message's
+  content a list of text and ``image_url`` parts, in their order; a base64 source becomes a
+  data URL); its ``tool_result`` blocks become ``role: "tool"`` messages (before the text,
+  in their order), ``is_error`` prefixing ``Error: `` to the result;
 - an assistant turn's text and ``tool_use`` blocks become one assistant message with
   ``tool_calls`` (the input as JSON arguments);
 - ``tools`` become function tools; ``tool_choice`` ``auto`` / ``any`` / ``tool`` / ``none``
@@ -16,8 +17,9 @@ route validates it with the chat schema and runs it like any chat request):
 - ``max_tokens``, ``temperature``, ``top_p``, ``top_k`` carry over. ``stop_sequences`` are
   matched by the route (``turns.StopMatcher``) so that the answer can name the one that hit.
 
-Refused by name (400): image blocks (this server has no vision models), extended thinking,
-``output_config.effort``.
+Refused by name (400): images inside ``tool_result`` blocks, extended thinking,
+``output_config.effort``. Images on a text-only model are refused by the chat pipeline (400
+``images_not_supported``).
 
 ``message`` and ``MessageStream`` build the answer from the turn's pieces
 (``turns.TurnEvent``): the same pieces give the same message, streamed or not.
@@ -31,6 +33,7 @@ from typing import Any
 from inference_server.errors import BadRequestError
 from inference_server.turns import CallOut, EndReason, TextOut, TurnEnd, TurnEvent
 from shared_schemas.anthropic import (
+    Base64ImageSource,
     ContentBlock,
     ImageBlockParam,
     Message,
@@ -64,10 +67,20 @@ def unsupported(message: str, param: str) -> BadRequestError:
 
 def _image_refusal(param: str) -> BadRequestError:
     return BadRequestError(
-        "image blocks are not supported: this server serves text models only",
+        "image blocks inside tool_result blocks are not supported; send the image as an "
+        "image block of the user turn",
         param=param,
         code="images_not_supported",
     )
+
+
+def _image_part(block: ImageBlockParam) -> dict[str, Any]:
+    source = block.source
+    if isinstance(source, Base64ImageSource):
+        url = f"data:{source.media_type};base64,{source.data}"
+    else:
+        url = source.url
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _system_text(system: str | list[TextBlockParam] | None) -> str | None:
@@ -98,17 +111,21 @@ def _user_messages(message: MessageParam, param: str) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"role": "user", "content": message.content}]
     out: list[dict[str, Any]] = []
-    text: list[str] = []
+    parts: list[dict[str, Any]] = []  # text and image_url parts, in order
 
     def flush() -> None:
-        if text:
-            out.append({"role": "user", "content": "\n".join(text)})
-            text.clear()
+        if any(part["type"] == "image_url" for part in parts):
+            out.append({"role": "user", "content": [*parts]})
+        elif parts:
+            out.append({"role": "user", "content": "\n".join(p["text"] for p in parts)})
+        parts.clear()
 
     for index, block in enumerate(message.content):
         where = f"{param}.content.{index}"
         if isinstance(block, TextBlockParam):
-            text.append(block.text)
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlockParam):
+            parts.append(_image_part(block))
         elif isinstance(block, ToolResultBlockParam):
             flush()
             out.append(
@@ -118,8 +135,6 @@ def _user_messages(message: MessageParam, param: str) -> list[dict[str, Any]]:
                     "content": _tool_result_text(block, where),
                 }
             )
-        elif isinstance(block, ImageBlockParam):
-            raise _image_refusal(where)
         else:
             raise BadRequestError(
                 "tool_use blocks belong in assistant turns", param=where, code="invalid_message"
@@ -147,7 +162,9 @@ def _assistant_message(message: MessageParam, param: str) -> dict[str, Any]:
                 }
             )
         elif isinstance(block, ImageBlockParam):
-            raise _image_refusal(where)
+            raise BadRequestError(
+                "image blocks belong in user turns", param=where, code="invalid_message"
+            )
         else:
             raise BadRequestError(
                 "tool_result blocks belong in user turns", param=where, code="invalid_message"

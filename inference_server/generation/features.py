@@ -33,6 +33,8 @@ FEATURES: tuple[str, ...] = (
     "tools",
     "tool_choice",
     "parallel_tool_calls",
+    "embeddings",
+    "vision",
 )
 MODEL_FEATURES: tuple[str, ...] = ("completion", "json_object", "json_schema", "logprobs")
 

@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from inference_server.errors import BadRequestError, ContextLengthExceededError
@@ -57,26 +58,47 @@ def tokenize(
 ) -> list[int]:
     """Tokenize a prompt (see the module docstring); runs in a worker thread."""
     with runtime.tokenizer_lock:
-        if context_length is not None:
-            if runtime.max_token_chars is None:
-                runtime.max_token_chars = max_token_chars(runtime.tokenizer)
-            bound = context_length * runtime.max_token_chars
-            if prompt_chars > bound:
-                raise ContextLengthExceededError(
-                    f"This model's maximum context length is {context_length} tokens; the "
-                    f"prompt's {prompt_chars} characters are more than that many tokens can "
-                    f"hold ({bound} at most)",
-                    param=param,
-                    details={"context_length": context_length, "prompt_chars": prompt_chars},
-                )
-        try:
+        _check_length(runtime, prompt_chars, context_length, param)
+        with template_errors():
             return encode(runtime.tokenizer)
-        except (ValueError, TypeError, KeyError) as exc:
+
+
+def check_length(
+    runtime: Any, *, prompt_chars: int, context_length: int | None, param: str
+) -> None:
+    """Only the length bound of ``tokenize``, for prompts tokenized elsewhere (a
+    vision-language model's processor); runs in a worker thread."""
+    with runtime.tokenizer_lock:
+        _check_length(runtime, prompt_chars, context_length, param)
+
+
+def _check_length(runtime: Any, prompt_chars: int, context_length: int | None, param: str) -> None:
+    if context_length is None:
+        return
+    if runtime.max_token_chars is None:
+        runtime.max_token_chars = max_token_chars(runtime.tokenizer)
+    bound = context_length * runtime.max_token_chars
+    if prompt_chars > bound:
+        raise ContextLengthExceededError(
+            f"This model's maximum context length is {context_length} tokens; the "
+            f"prompt's {prompt_chars} characters are more than that many tokens can "
+            f"hold ({bound} at most)",
+            param=param,
+            details={"context_length": context_length, "prompt_chars": prompt_chars},
+        )
+
+
+@contextlib.contextmanager
+def template_errors() -> Iterator[None]:
+    """A chat template that fails on the messages is the request's fault: 400."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _template_error(exc) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("jinja2"):
             raise _template_error(exc) from None
-        except Exception as exc:
-            if type(exc).__module__.startswith("jinja2"):
-                raise _template_error(exc) from None
-            raise
+        raise
 
 
 def _template_error(exc: BaseException) -> BadRequestError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -44,12 +45,15 @@ from inference_server.generation.tools import (
     tool_format,
 )
 from inference_server.metrics import InferenceMetrics
+from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
 from inference_server.runtime.events import Delta, Done, Event, Failed, Job, Progress
 from inference_server.runtime.sampling import SamplingParams
 from inference_server.runtime.worker import MLXWorker, Runtime
 from inference_server.settings import InferenceSettings
+from inference_server.vision.images import image_limits, load_images
+from inference_server.vision.runtime import chat_messages, prepare_images, render_prompt
 from shared_schemas.openai import ChatCompletionRequest, CompletionRequest
 
 _T = TypeVar("_T")
@@ -65,6 +69,48 @@ class ToolUse:
 
     def scanner(self) -> ToolCallScanner:
         return ToolCallScanner(self.fmt, self.tools, parallel=self.parallel)
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A chat request's conversation as chat templates read it, with its tools."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    chars: int  # the text's length, for the bound checked before tokenizing
+    uses_tools: bool  # tools offered, or calls and results in the messages
+
+    @classmethod
+    def of(cls, request: ChatCompletionRequest, plan: OutputPlan) -> ChatPrompt:
+        tools = plan.tools.tools if plan.tools is not None else None
+        chars = sum(len(m.text()) for m in request.messages)
+        chars += sum(
+            len(c.function.arguments) for m in request.messages for c in m.tool_calls or ()
+        )
+        chars += len(json.dumps(tools)) if tools else 0
+        return cls(
+            messages=template_messages(request.messages),
+            tools=tools,
+            chars=chars,
+            uses_tools=tools is not None
+            or any(m.tool_calls or m.role == "tool" for m in request.messages),
+        )
+
+    def encode(self, tokenizer: Any) -> list[int]:
+        ids = tokenizer.apply_chat_template(
+            self.messages, tools=self.tools, add_generation_prompt=True
+        )
+        return list(ids)
+
+
+@dataclass(frozen=True)
+class VisionInputs:
+    """What a vision-language model's processor needs: the conversation with an image part
+    where each image goes, the tools, and the decoded images."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    images: list[Any]
 
 
 @dataclass
@@ -148,32 +194,55 @@ class GenerationService:
     async def start_chat(self, request: ChatCompletionRequest) -> Generation:
         check_request(request)
         plan = plan_output(request)
-        messages = template_messages(request.messages)
-        tools = plan.tools.tools if plan.tools is not None else None
-        uses_tools = tools is not None or any(
-            m.tool_calls or m.role == "tool" for m in request.messages
-        )
-        chars = sum(len(m.text()) for m in request.messages)
-        chars += sum(
-            len(c.function.arguments) for m in request.messages for c in m.tool_calls or ()
-        )
-        chars += len(json.dumps(tools)) if tools else 0
-
-        def encode(tokenizer: Any) -> list[int]:
-            ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)
-            return list(ids)
-
+        chat = ChatPrompt.of(request, plan)
+        vision = await self._vision_inputs(request, chat)
         params = SamplingParams.from_request(request, logprobs=request.logprobs)
         return await self._start(
             request,
-            encode,
+            chat.encode,
             params,
             request.token_limit(),
             "chatcmpl",
             plan=plan,
-            prompt_chars=chars,
-            uses_tools=uses_tools,
+            prompt_chars=chat.chars,
+            uses_tools=chat.uses_tools,
+            vision=vision,
         )
+
+    async def count_chat_tokens(self, request: ChatCompletionRequest) -> int:
+        """The prompt tokens a chat request would take, images and tools included (the model
+        is loaded to count them, as for a generation)."""
+        check_request(request)
+        plan = plan_output(request)
+        chat = ChatPrompt.of(request, plan)
+        vision = await self._vision_inputs(request, chat)
+        model_id = self.model_id(request.model)
+        self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
+        async with self._pool.use(model_id, keep_alive=request.keep_alive) as slot:
+            _tool_use(slot.runtime, model_id, plan, chat.uses_tools)
+            prompt, _ = await self._prompt(
+                slot, chat.encode, vision, prompt_chars=chat.chars, param="messages"
+            )
+        return len(prompt)
+
+    async def _vision_inputs(
+        self, request: ChatCompletionRequest, chat: ChatPrompt
+    ) -> VisionInputs | None:
+        """For a vision-language model: the conversation with its image parts and the decoded
+        images; else None (and a request with images is refused)."""
+        model_id = self.model_id(request.model)
+        refs = request.images()
+        if await self._pool.kind_of(model_id) != ModelKind.VISION:
+            if refs:
+                raise BadRequestError(
+                    f"'{model_id}' is a text-only model; it cannot read images",
+                    code="images_not_supported",
+                    param="messages",
+                    resolution_steps=["Use a vision-language model that mlx-vlm can load."],
+                )
+            return None
+        images = await load_images(refs, image_limits(self._settings))
+        return VisionInputs(chat_messages(request, chat.messages), chat.tools, images)
 
     async def start_completion(self, request: CompletionRequest) -> Generation:
         check_request(request)
@@ -205,6 +274,7 @@ class GenerationService:
         plan: OutputPlan,
         prompt_chars: int,
         uses_tools: bool,
+        vision: VisionInputs | None = None,
     ) -> Generation:
         model_id = self.model_id(request.model)
         cap = self._settings.max_tokens_cap
@@ -215,6 +285,7 @@ class GenerationService:
                 code="max_tokens_exceeded",
             )
         await asyncio.to_thread(prepare.check_plan, plan)
+        self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(
@@ -223,12 +294,11 @@ class GenerationService:
             runtime: Runtime = slot.runtime
             tool_use = _tool_use(runtime, model_id, plan, uses_tools)
             _check_logit_bias(params, runtime)
-            prompt = await asyncio.to_thread(
-                prepare.tokenize,
-                runtime,
+            prompt, media = await self._prompt(
+                slot,
                 encode,
+                vision,
                 prompt_chars=prompt_chars,
-                context_length=slot.context_length,
                 param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
             )
             if not prompt:
@@ -254,6 +324,7 @@ class GenerationService:
                 stop=request.stop_list(),
                 loop=asyncio.get_running_loop(),
                 constraint=constraint,
+                media=media,
             )
             generation = Generation(
                 id=f"{prefix}-{uuid.uuid4().hex[:24]}",
@@ -271,6 +342,69 @@ class GenerationService:
             await stack.aclose()
             raise
         return generation
+
+    async def _prompt(
+        self,
+        slot: Slot,
+        encode: Callable[[Any], list[int]],
+        vision: VisionInputs | None,
+        *,
+        prompt_chars: int,
+        param: str,
+    ) -> tuple[list[int], Any]:
+        """The prompt's token ids, and the image inputs of a vision-language model.
+
+        A vision-language model's prompt is rendered by its processor's template; its images
+        are prepared on the MLX worker (the processor makes MLX arrays of them), after the
+        same length bound as any other prompt.
+        """
+        runtime: Runtime = slot.runtime
+        if vision is None or not runtime.multimodal:
+            prompt = await asyncio.to_thread(
+                prepare.tokenize,
+                runtime,
+                encode,
+                prompt_chars=prompt_chars,
+                context_length=slot.context_length,
+                param=param,
+            )
+            return prompt, None
+        text = await asyncio.to_thread(render_prompt, runtime, vision.messages, vision.tools)
+        if not vision.images:
+
+            def encode_text(tokenizer: Any) -> list[int]:
+                return list(tokenizer.encode(text, add_special_tokens=False))
+
+            prompt = await asyncio.to_thread(
+                prepare.tokenize,
+                runtime,
+                encode_text,
+                prompt_chars=prompt_chars,
+                context_length=slot.context_length,
+                param=param,
+            )
+            return prompt, None
+        await asyncio.to_thread(
+            prepare.check_length,
+            runtime,
+            prompt_chars=prompt_chars,
+            context_length=slot.context_length,
+            param=param,
+        )
+        prompt, media = await self._worker.call(
+            functools.partial(prepare_images, runtime, text, vision.images)
+        )
+        return prompt, media
+
+    @staticmethod
+    def _refuse_embedding(model_id: str, kind: ModelKind) -> None:
+        if kind == ModelKind.EMBEDDING:
+            raise BadRequestError(
+                f"'{model_id}' is an embedding model; it does not generate text",
+                code="not_a_chat_model",
+                param="model",
+                resolution_steps=["Use it with POST /v1/embeddings."],
+            )
 
     def _token_budget(self, slot: Slot, prompt_tokens: int, requested: int | None) -> int:
         context = slot.context_length

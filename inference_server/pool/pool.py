@@ -18,11 +18,13 @@ from typing import Any, Literal
 from inference_server.cpu_blas import CpuBlas
 from inference_server.errors import InferenceError, ModelLoadError, PoolBusyError
 from inference_server.metrics import InferenceMetrics
+from inference_server.pool import loaders
 from inference_server.pool.eviction import SlotView, choose_victims, expired
+from inference_server.pool.kinds import ModelKind
 from inference_server.pool.precision import estimated_bytes, upcast_to_float32
 from inference_server.pool.resolve import ResolvedModel, resolve_model
 from inference_server.pool.slot import Slot
-from inference_server.runtime.worker import MLXWorker, Runtime, on_cpu_backend
+from inference_server.runtime.worker import MLXWorker, on_cpu_backend
 from shared_schemas.pool import PoolStatus, SlotState
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,13 @@ class ModelPool:
 
     def resolve(self, model_id: str) -> ResolvedModel:
         return resolve_model(model_id, self._cache_dir, self._models_dirs)
+
+    async def kind_of(self, model_id: str) -> ModelKind:
+        """The kind of a model (chat, embedding, vision): from its slot, else from disk."""
+        slot = self._slots.get(model_id)
+        if slot is not None:
+            return slot.kind
+        return (await asyncio.to_thread(self.resolve, model_id)).kind
 
     # ---- using a model --------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -159,6 +168,7 @@ class ModelPool:
             context_length=resolved.context_length,
             ready=loop.create_future(),
             float32=float32,
+            kind=resolved.kind,
         )
         self._slots[resolved.id] = slot
         self._spawn(self._load(slot))
@@ -168,7 +178,9 @@ class ModelPool:
         started = time.perf_counter()
         try:
             runtime, used = await self._worker.call(
-                lambda: self._worker.load_runtime(slot.id, slot.path, float32=slot.float32)
+                lambda: loaders.load(
+                    self._worker, slot.kind, slot.id, slot.path, float32=slot.float32
+                )
             )
         except Exception as exc:
             logger.warning("loading %s failed: %s", slot.id, exc)
@@ -185,7 +197,6 @@ class ModelPool:
             slot.ready.set_exception(error)
             slot.ready.exception()  # retrieved: waiters re-raise it; none is fine too
             return
-        assert isinstance(runtime, Runtime)
         slot.runtime = runtime
         slot.memory_bytes = int(used) or slot.estimated_bytes
         slot.load_time_s = time.perf_counter() - started
@@ -249,9 +260,10 @@ class ModelPool:
         slot.state = SlotState.UNLOADING
         started, freed = time.perf_counter(), slot.memory_bytes
         slot.ready = asyncio.get_running_loop().create_future()
-        slot.runtime = None  # the worker must hold the last reference so memory is freed
+        held = [slot.runtime]
+        slot.runtime = None  # the worker must drop the last reference so memory is freed
         try:
-            await self._worker.call(lambda: self._worker.unload_runtime(slot.id))
+            await self._worker.call(lambda: loaders.release(self._worker, slot.id, held))
         finally:
             self._slots.pop(slot.id, None)
             slot.ready.set_result(None)

@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from inference_server.errors import BadRequestError, ModelNotFoundError, ModelNotLoadableError
+from inference_server.pool.kinds import (
+    ENCODER_MODEL_TYPES,
+    ModelKind,
+    classify,
+    embedding_model_types,
+    loader_library,
+    mlx_embeddings_supports,
+    mlx_vlm_supports,
+    normalized_type,
+    vision_model_types,
+)
 from shared_schemas.hf_cache import current_snapshot, is_inside, repo_dir
 from shared_schemas.model_config import context_length
 from shared_schemas.model_ids import (
@@ -56,6 +67,14 @@ def loadable_model_types() -> frozenset[str]:
         if target in own and isinstance(key, tuple) and key:
             types.add(str(key[0]))
     return frozenset(types)
+
+
+def served_model_types() -> frozenset[str]:
+    """Every ``model_type`` this server loads (``/admin/capabilities`` reports it): mlx-lm's,
+    the encoders mlx-embeddings loads (embedding models) and the models mlx-vlm loads (with a
+    ``vision_config``; see ``pool/kinds.py``)."""
+    encoders = embedding_model_types() & ENCODER_MODEL_TYPES
+    return loadable_model_types() | encoders | vision_model_types()
 
 
 def _mlx_lm_dir() -> Path | None:
@@ -127,6 +146,7 @@ class ResolvedModel:
     path: Path
     config: dict[str, Any]
     weight_bytes: int
+    kind: ModelKind = ModelKind.CHAT
 
     @property
     def context_length(self) -> int | None:
@@ -193,11 +213,13 @@ def inspect_folder(model_id: str, path: Path) -> ResolvedModel:
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise ModelNotLoadableError(f"{model_id}: config.json has no model_type")
-    if not model_type_supported(model_type):
+    kind = classify(path, config)
+    if not _loadable(kind, config):
+        library = loader_library(kind, config)
         raise ModelNotLoadableError(
-            f"{model_id}: model_type {model_type!r} is not supported by the installed mlx-lm",
+            f"{model_id}: model_type {model_type!r} is not supported by the installed {library}",
             code="unsupported_model_type",
-            details={"model_type": model_type},
+            details={"model_type": model_type, "kind": kind.value, "library": library},
         )
     names = os.listdir(path)
     weights = [n for n in names if n.endswith(".safetensors")]
@@ -223,7 +245,16 @@ def inspect_folder(model_id: str, path: Path) -> ResolvedModel:
             details={"missing": "*.safetensors"},
         )
     size = sum((path / n).stat().st_size for n in weights)
-    return ResolvedModel(id=model_id, path=path, config=config, weight_bytes=size)
+    return ResolvedModel(id=model_id, path=path, config=config, weight_bytes=size, kind=kind)
+
+
+def _loadable(kind: ModelKind, config: dict[str, Any]) -> bool:
+    library = loader_library(kind, config)
+    if library == "mlx-embeddings":
+        return mlx_embeddings_supports(normalized_type(config))
+    if library == "mlx-vlm":
+        return mlx_vlm_supports(normalized_type(config))
+    return model_type_supported(str(config["model_type"]))
 
 
 def resolve_model(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> ResolvedModel:

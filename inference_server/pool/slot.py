@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_server.pool.kinds import ModelKind
 from shared_schemas.pool import SlotInfo, SlotState
 
 
@@ -22,6 +23,7 @@ class Slot:
     context_length: int | None
     ready: asyncio.Future[None]
     float32: bool = False
+    kind: ModelKind = ModelKind.CHAT
     state: SlotState = SlotState.LOADING
     pinned: bool = False
     memory_bytes: int = 0
@@ -47,6 +49,7 @@ class Slot:
         tokens = getattr(self.runtime, "tokens_generated", 0) if self.runtime else 0
         return SlotInfo(
             id=self.id,
+            kind=self.kind.value,
             state=self.state,
             memory_bytes=self.memory_bytes,
             estimated_bytes=self.estimated_bytes,

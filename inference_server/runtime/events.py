@@ -63,3 +63,4 @@ class Job:
     generated: int = 0
     cached_tokens: int = 0
     finished: bool = False
+    media: Any = None  # a vision-language model's image inputs (pixel values, grid sizes)

@@ -78,6 +78,14 @@ class Runtime:
     tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)
     grammars: Any = None
     max_token_chars: int | None = None
+    # Vision-language models (inference_server/vision): the image processor, and how to
+    # build a fresh generator after a failed step; their jobs carry ``media``.
+    processor: Any = None
+    make_generator: Callable[[], Any] | None = None
+
+    @property
+    def multimodal(self) -> bool:
+        return self.processor is not None
 
     @property
     def vocab_size(self) -> int:
@@ -176,6 +184,11 @@ class MLXWorker:
         job.cancelled = True
         self._commands.put(("wake", None))
 
+    @property
+    def sharded(self) -> bool:
+        """Models are sharded over several processes (``inference_server/distributed.py``)."""
+        return self._ranks is not None
+
     # ---- model management (run through ``call``) ----------------------------------------
     def load_runtime(
         self, model_id: str, path: str, *, float32: bool = False
@@ -213,6 +226,14 @@ class MLXWorker:
         )
         self._runtimes[model_id] = runtime
         return runtime, used
+
+    def add_runtime(self, runtime: Runtime) -> None:
+        """Serve a runtime built elsewhere (on this thread), e.g. a vision-language model."""
+        self._runtimes[runtime.model_id] = runtime
+
+    @property
+    def prefill_step_size(self) -> int:
+        return self._batch_sizes[2]
 
     def _new_prompt_cache(self) -> Any:
         if self._prompt_cache_bytes <= 0:
@@ -327,9 +348,10 @@ class MLXWorker:
             return
         if job.cancelled:
             return
-        if job.max_tokens == 1:
+        if job.max_tokens == 1 and not runtime.multimodal:
             self._one_token(runtime, job)
             return
+        media = {"media": [job.media]} if runtime.multimodal else {}
         try:
             sampler = make_sampler(job.params)
             processors = _processors(job)
@@ -342,6 +364,7 @@ class MLXWorker:
                 all_tokens=[job.prompt[: job.cached_tokens]],
                 samplers=[sampler] if sampler is not None else None,
                 logits_processors=[processors] if processors else None,
+                **media,
             )
         except Exception as exc:
             self._emit(job, Failed(exc))
@@ -526,7 +549,10 @@ class MLXWorker:
             self._finish(state, Failed(exc))
         runtime.jobs.clear()
         runtime.generator.close()
-        runtime.generator = self._new_generator(runtime.model, runtime.tokenizer)
+        if runtime.make_generator is not None:
+            runtime.generator = runtime.make_generator()
+        else:
+            runtime.generator = self._new_generator(runtime.model, runtime.tokenizer)
 
     def _finish(self, state: _JobState, event: Event) -> None:
         state.job.finished = True

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from manager.fleet.health import HostHealth
-from manager.library.compatibility import CompatibilityFacts, architecture_supported, assess
+from manager.library.compatibility import (
+    CompatibilityFacts,
+    architecture_supported,
+    assess,
+    images_served,
+)
 from manager.library.schemas import CompatibilityReason, CompatibilityReport
 
 
@@ -33,6 +38,10 @@ def _on(facts: CompatibilityFacts, host: HostHealth) -> CompatibilityFacts:
         ),
         budget_bytes=host.budget_bytes,
         model_types_stale=not host.serving,
+        images_served=images_served(
+            facts.characteristics,
+            host.capabilities.vision_model_types if host.capabilities else None,
+        ),
     )
 
 

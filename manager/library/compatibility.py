@@ -20,12 +20,14 @@ Checks, in order:
 
 The score is 1 for a model that fits with room to spare (at most half the limit), falls to
 0.6 as it fills the limit, is below 0.25 when it does not fit, and 0 when it cannot load.
-Warnings (conversion at load, text-only serving of a multimodal model) take a little off.
+Warnings (conversion at load, text-only serving of a multimodal model) take a little off; a
+vision-language model whose type the server's mlx-vlm loads is served with its images (the
+server's ``vision_model_types``), so it has no such warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,8 @@ class CompatibilityFacts:
     physical_memory_bytes: int | None
     #: The model types came from an earlier answer: the inference server does not answer now.
     model_types_stale: bool = False
+    #: The inference server serves this model's images (mlx-vlm loads its type).
+    images_served: bool = False
 
 
 def head_dim_of(config: Mapping[str, Any] | None, ch: ModelCharacteristics) -> int | None:
@@ -223,7 +227,9 @@ def _check_quantization(facts: CompatibilityFacts, v: _Verdict) -> None:
 
 def _check_modality(facts: CompatibilityFacts, v: _Verdict) -> None:
     ch = facts.characteristics
-    if ch.is_multimodal and not v.cannot_load:
+    if ch.is_multimodal and not v.cannot_load and facts.images_served:
+        v.add("images_served", "info", "Vision-language model: images are served (mlx-vlm).")
+    elif ch.is_multimodal and not v.cannot_load:
         v.factor *= 0.9
         v.add(
             "text_only",
@@ -331,6 +337,14 @@ def summary(report: CompatibilityReport) -> CompatibilitySummary:
     return CompatibilitySummary(
         compatible=report.compatible, score=report.score, label=report.label
     )
+
+
+def images_served(ch: ModelCharacteristics, vision_model_types: Iterable[str] | None) -> bool:
+    """Whether the inference server takes images for this model: a vision (not audio) model
+    whose type its mlx-vlm loads, by the ``vision_model_types`` it reported."""
+    if ch.multimodal_type != "vision" or not ch.model_type or vision_model_types is None:
+        return False
+    return ch.model_type in vision_model_types
 
 
 def architecture_supported(

@@ -4,6 +4,7 @@ apart from ``safetensors_format``, which reads one file's header."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +37,9 @@ _EMBEDDING_TYPES = frozenset(
 )
 _EMBEDDING_SUFFIXES = ("Model", "ForMaskedLM", "ForSentenceEmbedding", "ForTextEncoding")
 _IMAGE_WORDS = ("diffusion", "unet", "flux", "dit", "vae")
+SENTENCE_TRANSFORMERS_FILES = frozenset({"modules.json", "1_Pooling/config.json"})
+EMBEDDING_PIPELINE_TAGS = frozenset({"feature-extraction", "sentence-similarity"})
+_CARD_HEAD_BYTES = 4096
 
 
 def weight_files(names: Iterable[str]) -> tuple[WeightsKind, list[str]]:
@@ -93,8 +97,21 @@ def model_format(
     return "transformers"
 
 
-def model_kind(model_id: str, ch: ModelCharacteristics) -> ModelType:
-    """What the model is for: speech, image, embedding or (by default) chat."""
+def model_kind(
+    model_id: str,
+    ch: ModelCharacteristics,
+    file_names: Iterable[str] = (),
+    pipeline_tag: str | None = None,
+) -> ModelType:
+    """What the model is for: speech, image, embedding or (by default) chat.
+
+    Embedding models are also recognised by their sentence-transformers files
+    (``modules.json``, ``1_Pooling/config.json``) and by the model card's pipeline tag.
+    """
+    if pipeline_tag in EMBEDDING_PIPELINE_TAGS or any(
+        name in SENTENCE_TRANSFORMERS_FILES for name in file_names
+    ):
+        return "embedding"
     words = " ".join([model_id, ch.model_type or "", *ch.architectures]).lower()
     if any(word in words for word in _SPEECH_WORDS) and not ch.is_multimodal:
         return "speech"
@@ -112,3 +129,16 @@ def model_kind(model_id: str, ch: ModelCharacteristics) -> ModelType:
 def has_tokenizer(names: Iterable[str]) -> bool:
     listed = set(names)
     return any(name in listed for name in TOKENIZER_FILES)
+
+
+def card_pipeline_tag(readme: Path) -> str | None:
+    """``pipeline_tag`` from the YAML front matter of a model card (its first few KiB)."""
+    try:
+        with readme.open("rb") as handle:
+            head = handle.read(_CARD_HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    if not head.startswith("---"):
+        return None
+    match = re.search(r"^pipeline_tag:\s*['\"]?([A-Za-z0-9_-]+)", head, re.MULTILINE)
+    return match.group(1) if match else None

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from manager.characteristics import extract_characteristics
-from manager.library.formats import model_format, model_kind, safetensors_format, weight_files
+from manager.library.formats import (
+    card_pipeline_tag,
+    model_format,
+    model_kind,
+    safetensors_format,
+    weight_files,
+)
 from manager.library.gguf_header import InvalidGGUFError, gguf_characteristics, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, valid_name
 from manager.library.schemas import ModelFormat, ModelSource, WeightsKind
@@ -361,10 +367,17 @@ class LibraryScanner:
             config=config,
             config_hash=config_hash,
             characteristics=characteristics,
-            kind=model_kind(model_id, characteristics),
+            kind=_kind(model_id, characteristics, by_name),
             modified_at=(_signature((str(folder),))[0] or 0) / 1e9,
             characteristics_dict=characteristics.model_dump(),
         )
+
+
+def _kind(model_id: str, ch: ModelCharacteristics, by_name: dict[str, Path]) -> ModelType:
+    kind = model_kind(model_id, ch, by_name)
+    if kind == "chat" and "README.md" in by_name:  # the card may say "feature-extraction"
+        kind = model_kind(model_id, ch, pipeline_tag=card_pipeline_tag(by_name["README.md"]))
+    return kind
 
 
 def _repo_size(repo: Path) -> int:

@@ -46,6 +46,7 @@ from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,
     head_dim_of,
+    images_served,
     summary,
 )
 from manager.library.delete import execute_delete, plan_delete
@@ -255,6 +256,9 @@ class Library:
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
             model_types_stale=view.stale,
+            images_served=images_served(
+                ch, view.capabilities.vision_model_types if view.capabilities else None
+            ),
         )
 
     def _summary(self, model: ScannedModel, budget: int | None) -> CompatibilitySummary:
@@ -460,6 +464,9 @@ class Library:
             budget_bytes=budget,
             physical_memory_bytes=self.physical_memory,
             model_types_stale=view.stale,
+            images_served=images_served(
+                ch, view.capabilities.vision_model_types if view.capabilities else None
+            ),
         )
 
     # ---- changing the library -----------------------------------------------------------------

@@ -41,9 +41,10 @@ def anthropic_error_frame(message: str) -> bytes:
 
 CHAT = Forwarder("/v1/chat/completions")
 COMPLETIONS = Forwarder("/v1/completions")
+EMBEDDINGS = Forwarder("/v1/embeddings")
 MESSAGES = Forwarder("/v1/messages", anthropic_error_frame)
 COUNT_TOKENS = Forwarder("/v1/messages/count_tokens", anthropic_error_frame)
-FORWARDED = {f.path: f for f in (CHAT, COMPLETIONS, MESSAGES, COUNT_TOKENS)}
+FORWARDED = {f.path: f for f in (CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, COUNT_TOKENS)}
 
 
 class Forwarded(Response):
@@ -65,6 +66,11 @@ async def chat_completions() -> Response:
 @router.post("/v1/completions", responses=PROXY_ERRORS, description=DESCRIPTION)
 async def completions() -> Response:
     return Forwarded(COMPLETIONS)
+
+
+@router.post("/v1/embeddings", responses=PROXY_ERRORS, description=DESCRIPTION)
+async def embeddings() -> Response:
+    return Forwarded(EMBEDDINGS)
 
 
 @router.post(

@@ -63,8 +63,10 @@ def stack(
     yield from start_stack(models_dir, hf_cache, tmp_path_factory)
 
 
-# A tiny model with tool support and room for the tools preamble in its context.
+# A tiny model with tool support and room for the tools preamble in its context, and a tiny
+# vision-language model beside it.
 TOOLS_MODEL = "local/tools"
+VISION_MODEL = "local/vision"
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +74,11 @@ def tools_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import dataclasses
 
     from modelyard_dev.tiny_model import TINY, write_model
+    from modelyard_dev.tiny_multimodal import vision_files, write_files
 
     root = tmp_path_factory.mktemp("e2e-tool-models")
     write_model(root / "tools", dataclasses.replace(TINY, max_position_embeddings=4096))
+    write_files(root / "vision", vision_files(seed=0))
     return root
 
 
@@ -82,5 +86,5 @@ def tools_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tools_stack(
     tools_models_dir: Path, hf_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """Both services serving ``local/tools``."""
+    """Both services serving ``local/tools`` and ``local/vision``."""
     yield from start_stack(tools_models_dir, hf_cache, tmp_path_factory)

@@ -1,8 +1,11 @@
 """The official ``anthropic`` client against the manager, which forwards to a real inference
-server: Messages, streaming, stop sequences, token counting, errors in Anthropic's shape."""
+server: Messages, streaming, stop sequences, token counting, images, errors in Anthropic's
+shape."""
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +14,7 @@ import httpx
 import pytest
 from anthropic.types import MessageParam
 
-from tests.e2e.conftest import TOKEN, TOOLS_MODEL, Stack
+from tests.e2e.conftest import TOKEN, TOOLS_MODEL, VISION_MODEL, Stack
 
 MODEL = TOOLS_MODEL
 HI: list[MessageParam] = [{"role": "user", "content": "hello"}]
@@ -223,3 +226,59 @@ def test_forced_tool_use_and_its_result(client: anthropic.Anthropic) -> None:
     assert follow.usage.input_tokens > reply.usage.input_tokens
     counted = client.messages.count_tokens(model=MODEL, messages=ask, tools=[WEATHER])
     assert counted.input_tokens == reply.usage.input_tokens
+
+
+def png_base64(width: int = 56, height: int = 56) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = Image.new("RGB", (width, height), (30, 200, 30))
+    for x in range(0, width, 5):  # a pattern, so that patches differ
+        image.putpixel((x, x % height), (x % 256, 90, 255 - x % 256))
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def image_turn(text: str = "What colour is it?") -> list[MessageParam]:
+    source: Any = {"type": "base64", "media_type": "image/png", "data": png_base64()}
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image", "source": source}, {"type": "text", "text": text}],
+        }
+    ]
+
+
+def test_image_blocks_on_a_vision_model(client: anthropic.Anthropic) -> None:
+    """An image block reaches the vision-language model: its tokens count in the usage and in
+    count_tokens alike; streamed, the same reply."""
+    messages = image_turn()
+    reply = client.messages.create(
+        model=VISION_MODEL, max_tokens=6, messages=messages, extra_body=GREEDY
+    )
+    assert reply.content[0].type == "text" and reply.content[0].text
+    text_only = client.messages.create(
+        model=VISION_MODEL,
+        max_tokens=1,
+        messages=[{"role": "user", "content": "What colour is it?"}],
+    )
+    # a 56 x 56 image is 4 merged patches between the vision start and end tokens
+    assert reply.usage.input_tokens == text_only.usage.input_tokens + 2 + 4
+    counted = client.messages.count_tokens(model=VISION_MODEL, messages=messages)
+    assert counted.input_tokens == reply.usage.input_tokens
+    with client.messages.stream(
+        model=VISION_MODEL, max_tokens=6, messages=messages, extra_body=GREEDY
+    ) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.content[0].type == "text"
+    assert streamed.content[0].text == reply.content[0].text
+
+
+def test_image_blocks_on_a_text_model_are_refused(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model=MODEL, max_tokens=1, messages=image_turn())
+    assert caught.value.type == "invalid_request_error"
+    assert caught.value.error_code == "images_not_supported"
+    with pytest.raises(anthropic.BadRequestError) as counted:
+        client.messages.count_tokens(model=MODEL, messages=image_turn())
+    assert counted.value.error_code == "images_not_supported"

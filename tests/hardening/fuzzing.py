@@ -53,6 +53,17 @@ SEMANTIC_400_CODES = frozenset(
         "unsafe_format",
         "already_in_library",
         "unreadable_path",
+        # what the model is and what the content holds, not the shape of the request
+        "invalid_image",
+        "invalid_image_url",
+        "image_too_large",
+        "remote_images_disabled",
+        "image_fetch_failed",
+        "not_an_embedding_model",
+        "not_a_chat_model",
+        "dimensions_not_supported",
+        "invalid_dimensions",
+        "invalid_token_id",
     }
 )
 # Parameters no schema can check: an opaque cursor the server did not issue, token ids past

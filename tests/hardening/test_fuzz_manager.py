@@ -44,6 +44,7 @@ CACHED_MODEL = "org/cached"
 FORWARDED = (
     "/v1/chat/completions",
     "/v1/completions",
+    "/v1/embeddings",
     "/v1/messages",
     "/v1/messages/count_tokens",
     "/v1/responses",

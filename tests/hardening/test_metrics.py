@@ -73,7 +73,7 @@ async def queued_streams(server: Service) -> dict[str, float]:
 
         tasks = [asyncio.create_task(stream()) for _ in range(STREAMS)]
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(180):  # the first stream loads the model
                 while seen.get("modelyard_inference_queue_depth", 0) < 1:
                     sample = parse((await client.get("/metrics")).text)
                     for name, value in sample.items():

@@ -106,12 +106,71 @@ def test_tool_choice_kinds(choice: dict[str, str], expected: str) -> None:
     assert chat_body(request(tools=tools, tool_choice=choice))["tool_choice"] == expected
 
 
-def test_images_are_refused_by_name() -> None:
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}}
+PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+def test_image_blocks_become_image_url_parts_in_order() -> None:
+    content = [
+        {"type": "text", "text": "Compare"},
+        {"type": "image", "source": PNG},
+        {"type": "text", "text": "with"},
+        {"type": "image", "source": {"type": "url", "url": "https://example.org/b.jpg"}},
+    ]
+    body = chat_body(request(messages=[{"role": "user", "content": content}]))
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Compare"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "text", "text": "with"},
+                {"type": "image_url", "image_url": {"url": "https://example.org/b.jpg"}},
+            ],
+        }
+    ]
+
+
+def test_an_image_beside_tool_results_stays_in_the_user_turn() -> None:
+    content = [
+        {"type": "tool_result", "tool_use_id": "call_1", "content": "done"},
+        {"type": "image", "source": PNG},
+        {"type": "text", "text": "And this?"},
+    ]
+    messages = chat_body(request(messages=[{"role": "user", "content": content}]))["messages"]
+    assert messages[0] == {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+    assert [part["type"] for part in messages[1]["content"]] == ["image_url", "text"]
+
+
+def test_images_where_they_cannot_go_are_refused_by_name() -> None:
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "call_1",
+        "content": [{"type": "image", "source": PNG}],
+    }
     with pytest.raises(BadRequestError) as caught:
-        chat_body(request(messages=[{"role": "user", "content": [image]}]))
+        chat_body(request(messages=[{"role": "user", "content": [result]}]))
     assert caught.value.code == "images_not_supported"
-    assert caught.value.param == "messages.0.content.0"
+    assert caught.value.param == "messages.0.content.0.content.0"
+    assistant = {"role": "assistant", "content": [{"type": "image", "source": PNG}]}
+    with pytest.raises(BadRequestError) as misplaced:
+        chat_body(request(messages=[{"role": "user", "content": "hi"}, assistant]))
+    assert misplaced.value.code == "invalid_message"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"type": "base64", "media_type": "image/tiff", "data": "AAAA"},
+        {"type": "base64", "media_type": "image/png", "data": ""},
+        {"type": "file", "file_id": "file_1"},
+        {"type": "url", "url": "https://example.org/a.png", "detail": "high"},
+    ],
+)
+def test_image_sources_the_api_does_not_have_are_refused_by_the_schema(
+    source: dict[str, str],
+) -> None:
+    with pytest.raises(ValueError, match="source"):
+        request(messages=[{"role": "user", "content": [{"type": "image", "source": source}]}])
 
 
 def test_thinking_is_refused_and_tool_choice_needs_tools() -> None:

@@ -13,10 +13,12 @@ import mlx_lm.utils
 import pytest
 
 from inference_server.errors import ModelNotLoadableError
+from inference_server.pool.kinds import embedding_model_types, vision_model_types
 from inference_server.pool.resolve import (
     inspect_folder,
     loadable_model_types,
     model_type_supported,
+    served_model_types,
 )
 from modelyard_dev.procs import Service, inference_service
 from shared_schemas.capabilities import InferenceCapabilities, package_version
@@ -32,6 +34,30 @@ def test_loadable_model_types_are_mlx_lm_models_and_its_renames() -> None:
     assert model_type_supported("mistral")  # served by the llama module
     assert not model_type_supported("cache")
     assert not model_type_supported("../../etc")
+
+
+def test_served_model_types_add_encoders_and_vision_language_models() -> None:
+    """Read from mlx-embeddings' and mlx-vlm's files, like mlx-lm's: their helper modules are
+    not model types, and nothing is imported."""
+    import subprocess
+    import sys
+
+    assert {"bert", "xlm_roberta", "modernbert"} <= embedding_model_types()
+    assert {"qwen2_vl", "llava"} <= vision_model_types()
+    assert not {"base", "cache", "activations"} & (embedding_model_types() | vision_model_types())
+    served = served_model_types()
+    assert loadable_model_types() <= served
+    assert {"bert", "qwen2_vl", "llava"} <= served
+    assert "qwen3" in embedding_model_types() and "qwen3" in loadable_model_types()
+    probe = (
+        "import sys; from inference_server.pool.resolve import served_model_types as s; s(); "
+        "print(sorted(m for m in ('mlx', 'mlx_vlm', 'mlx_embeddings', 'mlx_lm') "
+        "if m in sys.modules))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert imported.strip() == "[]"
 
 
 @pytest.mark.parametrize("model_type", ["cache", "rope_utils", "no_such_model"])
@@ -82,7 +108,8 @@ def test_capabilities(described: tuple[Service, Path, Path]) -> None:
     answer = httpx.get(service.url + "/admin/capabilities", timeout=30)
     assert answer.status_code == 200
     caps = InferenceCapabilities.model_validate(answer.json())
-    assert caps.model_types == sorted(loadable_model_types())
+    assert caps.model_types == sorted(served_model_types())
+    assert caps.vision_model_types == sorted(vision_model_types())
     assert caps.hf_cache_dir == str(cache.resolve())
     assert caps.models_dirs == [str((home / "models").resolve())]
     assert caps.max_models == 3
@@ -90,7 +117,7 @@ def test_capabilities(described: tuple[Service, Path, Path]) -> None:
     assert caps.mlx_version == package_version("mlx")
     assert caps.mlx_lm_version == package_version("mlx-lm")
     assert caps.version == package_version("modelyard")
-    assert {"chat", "completion", "stream"} <= set(caps.features)
+    assert {"chat", "completion", "stream", "embeddings", "vision"} <= set(caps.features)
     spec = httpx.get(service.url + "/openapi.json", timeout=30).json()
     assert "/admin/capabilities" in spec["paths"]
     assert "InferenceCapabilities" in spec["components"]["schemas"]

@@ -33,9 +33,23 @@ def env_for(models_dir: Path, hf_cache: Path) -> dict[str, str]:
     return {"MLX_SERVER_MODELS_DIRS": str(models_dir), "MLX_SERVER_HF_CACHE_DIR": str(hf_cache)}
 
 
+@pytest.fixture(scope="module")
+def multimodal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelyard_dev.tiny_multimodal import bert_embedding_files, vision_files, write_files
+
+    root = tmp_path_factory.mktemp("sharded-multimodal")
+    write_files(root / "emb", bert_embedding_files(seed=0))
+    write_files(root / "vl", vision_files(seed=0))
+    return root
+
+
 @pytest.fixture
-def sharded(models_dir: Path, hf_cache: Path, tmp_path: Path) -> Iterator[list[Service]]:
-    ranks = sharded_inference_services(env_for(models_dir, hf_cache), log_dir=tmp_path)
+def sharded(
+    models_dir: Path, multimodal_dir: Path, hf_cache: Path, tmp_path: Path
+) -> Iterator[list[Service]]:
+    env = env_for(models_dir, hf_cache)
+    env["MLX_SERVER_MODELS_DIRS"] += f",{multimodal_dir}"
+    ranks = sharded_inference_services(env, log_dir=tmp_path)
     try:
         ranks[1].start(wait=False)
         ranks[0].start(timeout=120)
@@ -119,6 +133,33 @@ def test_two_ranks_answer_as_one_process_does(
     assert refused.json()["error"]["param"].startswith("response_format")
     # Still in step after the refusal.
     assert completions(sharded[0].url)[:1] == expected[:1]
+
+
+def test_vision_models_are_refused_by_name_embeddings_run_on_rank_0(
+    sharded: list[Service],
+) -> None:
+    """The other ranks follow mlx-lm models only, so a sharded server refuses the models that
+    load through mlx-vlm, and stays in step; an embedding model never joins the group's
+    batches and is served by rank 0 alone.
+
+    Reproduction: a chat on a vision-language model to a sharded server was answered 200 by
+    rank 0 alone, its steps sent to ranks that never had the model, its sampling drawn from
+    rank 0's random state only (the ranks' states must stay equal for sharded sampling).
+    """
+    url = sharded[0].url
+    vision = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "local/vl", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=120,
+    )
+    assert vision.status_code == 422, vision.text
+    assert vision.json()["error"]["code"] == "not_served_sharded"
+    embedding = httpx.post(
+        f"{url}/v1/embeddings", json={"model": "local/emb", "input": "hello"}, timeout=120
+    )
+    assert embedding.status_code == 200, embedding.text
+    assert chat(url, PROMPTS[0]).status_code == 200
+    assert httpx.get(f"{url}/ready", timeout=10).status_code == 200
 
 
 def test_a_killed_rank_ends_the_request_with_an_error_and_the_server_says_so(

@@ -13,6 +13,7 @@ from manager.library.compatibility import (
     architecture_supported,
     assess,
     head_dim_of,
+    images_served,
     kv_cache_bytes,
 )
 
@@ -167,6 +168,23 @@ def test_multimodal_is_served_as_text() -> None:
     assert report.compatible
     assert "text_only" in codes(report)
     assert report.score < 1
+
+
+def test_a_vision_model_the_server_takes_images_for_has_no_text_only_warning() -> None:
+    config = {**LLAMA_8B, "model_type": "qwen2_vl", "vision_config": {"depth": 2}}
+    ch = extract_characteristics(config)
+    assert images_served(ch, ["qwen2_vl", "llava"])
+    assert not images_served(ch, ["llava"])
+    assert not images_served(ch, None)  # the server has not said
+    served = assess(facts(config, images_served=True))
+    assert "text_only" not in codes(served) and "images_served" in codes(served)
+    assert served.score == assess(facts()).score
+    assert "text_only" in codes(assess(facts(config, images_served=False)))
+
+
+def test_audio_is_never_said_to_be_served() -> None:
+    ch = extract_characteristics({**LLAMA_8B, "model_type": "qwen2_vl", "audio_config": {}})
+    assert not images_served(ch, ["qwen2_vl"])
 
 
 def test_unknown_size_is_said() -> None:

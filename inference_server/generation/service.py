@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from inference_server.distributed import RanksLostError
 from inference_server.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -215,6 +216,8 @@ class GenerationService:
                 code="max_tokens_exceeded",
             )
         await asyncio.to_thread(prepare.check_plan, plan)
+        if self._worker.broken is not None:  # a sharded server that lost a rank
+            raise RanksLostError(self._worker.broken)
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(

@@ -23,6 +23,7 @@ from inference_server.embeddings.routes import router as embeddings_router
 from inference_server.embeddings.service import EmbeddingService
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
+from inference_server.generation.watchdog import watch_group
 from inference_server.generation.worker import MLXWorker
 from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
@@ -78,15 +79,21 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         app.state.embeddings = EmbeddingService(
             pool, worker, settings, model_id=app.state.generation.model_id
         )
-        for model_id in settings.preload_models:
-            await pool.ensure_ready(model_id, pin=True)
-        reaper = asyncio.create_task(pool.run_reaper(_reaper_interval(settings.idle_ttl_s)))
+        tasks: list[asyncio.Task[None]] = []
+        if ranks is not None:  # from the start: a preload waits on the other ranks too
+            timeout = settings.distributed_step_timeout_s
+            tasks.append(asyncio.create_task(watch_group(worker, ranks, timeout)))
         try:
+            for model_id in settings.preload_models:
+                await pool.ensure_ready(model_id, pin=True)
+            interval = _reaper_interval(settings.idle_ttl_s)
+            tasks.append(asyncio.create_task(pool.run_reaper(interval)))
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
             worker.stop()
 

@@ -150,12 +150,20 @@ def test_progress_stream_resumes_after_a_restart(
 
 
 def test_search_pages_and_variants(open_page: Any, manager: Service) -> None:
+    """Search pages, and a model's variants. The verdicts of a search page arrive in one
+    call (the search with ``verdicts=true``), not one compatibility call per card."""
     w = open_page(manager)
+    calls: list[str] = []
+    w.page.on("request", lambda r: calls.append(r.url) if "/api/" in r.url else None)
     w.goto("discover")
     w.wait_ready("results")
     page = w.page
     first = page.locator("ul.cards li h2").all_inner_texts()
     assert len(first) == 20
+    page.wait_for_function("() => !document.querySelector('.verdict-slot .badge.muted')")
+    assert page.locator(".verdict-slot .verdict.ok").count() == 20  # the tiny models run here
+    assert [c for c in calls if "/api/models/compatibility/" in c] == []
+    assert len([c for c in calls if "/api/hub/search" in c and "verdicts=true" in c]) == 1
     page.get_by_role("button", name="Next →").click()
     page.wait_for_url("**page=2*")
     w.wait_ready("results")

@@ -244,6 +244,30 @@ def test_ps_after_load_pin(stack: Stack) -> None:
     assert "local/tiny-b" not in stack.loaded()
 
 
+def test_ls_and_ps_tell_embedding_models_apart(stack: Stack) -> None:
+    """``ls`` and ``ps`` have a TYPE column: an embedding model is not listed as if it chatted."""
+    repo = "cli/tiny-embed"
+    stack.hub.add_tiny_model(repo, seed=7)
+    assert stack.cli("pull", repo).returncode == 0
+    try:
+        listing = stack.cli("ls")
+        assert listing.returncode == 0, listing.stderr
+        lines = listing.stdout.splitlines()
+        assert lines[0].split()[:3] == ["MODEL", "TYPE", "SIZE"]
+        rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+        assert rows[repo][1] == "embedding" and rows[MODEL][1] == "chat"
+        loaded = stack.cli("load", repo)
+        assert loaded.returncode == 0, loaded.stderr
+        table = stack.cli("ps")
+        header = table.stdout.splitlines()[0].split()
+        assert header[:3] == ["MODEL", "TYPE", "STATE"]
+        row = next(line for line in table.stdout.splitlines() if line.startswith(repo))
+        assert row.split()[1:3] == ["embedding", "ready"]
+    finally:
+        stack.cli("unload", repo)
+        stack.cli("rm", repo, "-y")
+
+
 # ---- run ------------------------------------------------------------------------------------
 
 

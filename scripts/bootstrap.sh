@@ -78,6 +78,13 @@ fi
 if [ -n "$uv" ]; then
   # uv itself goes into the venv too, for the next install.
   "$uv" pip install --quiet --python "$venv/bin/python" -c "$lock" -e "$spec" "uv>=0.5"
+  # uv leaves bytecode to the first import, which cannot keep it where
+  # PYTHONDONTWRITEBYTECODE is set (every start would compile again), and both processes
+  # would compile their shared modules twice on the first start: compile what they import,
+  # once, now (pip compiles everything it installs).
+  env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c \
+    'import manager.app, inference_server.app, modelyard.cli, modelyard.serve' >/dev/null 2>&1 ||
+    true
 else
   # pip would turn the lock's hashes into hash-checking mode, which an editable install
   # cannot satisfy: give it the pins without the hashes.

@@ -105,5 +105,27 @@ async def stream_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any])
     )
 
 
+def paired_difference_ms(first: str, second: str, body: dict[str, Any], n: int) -> float:
+    """Median, over ``n`` pairs of back-to-back chat completions (the order alternating), of
+    the latency through ``second`` minus through ``first``: drift on the machine hits both
+    requests of a pair alike, where the medians of two separate series drift apart."""
+    differences = []
+    with (
+        httpx.Client(base_url=first, timeout=60) as a,
+        httpx.Client(base_url=second, timeout=60) as b,
+    ):
+        for client in (a, b):
+            client.post("/v1/chat/completions", json=body).raise_for_status()
+        for index in range(n):
+            took = {}
+            pair = [("first", a), ("second", b)]
+            for name, client in pair if index % 2 == 0 else pair[::-1]:
+                started = time.perf_counter()
+                client.post("/v1/chat/completions", json=body).raise_for_status()
+                took[name] = (time.perf_counter() - started) * 1000
+            differences.append(took["second"] - took["first"])
+    return median(differences)
+
+
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, sort_keys=True))

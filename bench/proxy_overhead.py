@@ -11,7 +11,13 @@ between the sockets and does nothing else. Its ratio (``floor_stream_tps_ratio``
 proxy in the manager's place costs on this machine in this run, before it does any work of its
 own.
 
-    python bench/proxy_overhead.py [--requests 200] [--streams 20]
+With ``--baseline-tree DIR`` a second manager runs from another source tree (e.g. ``git
+archive main manager shared_schemas | tar -x -C DIR``) beside this one, on the same inference
+server, and the line adds the median difference over pairs of back-to-back one-token
+requests, this manager minus that one (``vs_baseline_paired_ms``): a change's cost to the
+proxy, measured in one run.
+
+    python bench/proxy_overhead.py [--requests 200] [--streams 20] [--baseline-tree DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Storage, emit, median, percentile, require_shared_storage, stream_chat
+from bench._common import (
+    Storage,
+    emit,
+    median,
+    paired_difference_ms,
+    percentile,
+    require_shared_storage,
+    stream_chat,
+)
 from modelyard_dev.procs import free_port, inference_service, manager_service, running
 from modelyard_dev.tiny_model import TINY, write_model
 
@@ -108,6 +122,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--cpu-blas", default="auto", help="MLX_SERVER_CPU_BLAS for the server")
+    parser.add_argument("--baseline-tree", type=Path, help="another source tree's manager")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         root = Path(tmp)
@@ -119,7 +134,17 @@ def main() -> None:
         manager = manager_service(
             {**storage.env(), "MODEL_MANAGER_INFERENCE_URL": inference.url}, log_dir=root
         )
-        with running(inference, manager):
+        baseline = manager_service(
+            {
+                **storage.env(),
+                "MODEL_MANAGER_INFERENCE_URL": inference.url,
+                "MODEL_MANAGER_DATA_DIR": str(root / "baseline"),  # its own database
+            },
+            log_dir=root,
+        )
+        baseline.cwd = args.baseline_tree
+        extra = (baseline,) if args.baseline_tree else ()
+        with running(inference, manager, *extra):
             require_shared_storage(manager.url)
             # Interleave the two paths so drift on the machine hits both alike.
             direct: list[float] = []
@@ -131,6 +156,11 @@ def main() -> None:
                 bases = {"direct": inference.url, "manager": manager.url, "relay": relay_url}
                 rates = asyncio.run(stream_rates(bases, args.streams))
             pool = httpx.get(f"{inference.url}/admin/pool", timeout=10).json()
+            versus = {}
+            if args.baseline_tree:
+                versus["vs_baseline_paired_ms"] = paired_difference_ms(
+                    baseline.url, manager.url, body(1), args.requests
+                )
     direct_rate, proxied_rate = rates["direct"], rates["manager"]
     emit(
         {
@@ -148,6 +178,7 @@ def main() -> None:
             "stream_tps_ratio": proxied_rate / direct_rate,
             "floor_stream_tps_ratio": rates["relay"] / direct_rate,
             "targets": {"added_p50_ms": 2.0, "stream_tps_ratio": 0.97},
+            **versus,
         }
     )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from inference_server.cpu_blas import CpuBlasError, activate
+from inference_server.distributed import DistributedSetupError, Ranks, join
 from inference_server.settings import InferenceSettings
 from shared_schemas.errors import ErrorSource
 from shared_schemas.serving import exit_with, serve, settings_or_exit
@@ -25,6 +27,12 @@ def main() -> None:
         activate(settings.cpu_blas)
     except CpuBlasError as exc:
         exit_with(SERVICE, str(exc))
+    try:
+        ranks = join(settings.distributed)
+    except DistributedSetupError as exc:
+        exit_with(SERVICE, str(exc))
+    if ranks is not None and not ranks.leader:
+        sys.exit(follow(settings, ranks))
     serve(
         SERVICE,
         "inference_server.app:create_app",
@@ -36,6 +44,16 @@ def main() -> None:
         timeout_keep_alive_s=settings.timeout_keep_alive_s,
         header_timeout_s=settings.header_timeout_s,
     )
+
+
+def follow(settings: InferenceSettings, ranks: Ranks) -> int:
+    """A rank other than 0 of a sharded server: no HTTP; follow rank 0's worker."""
+    from inference_server.app import make_worker
+    from inference_server.metrics import InferenceMetrics
+
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(__name__).info("rank %d of %d: following rank 0", ranks.rank, ranks.size)
+    return make_worker(settings, InferenceMetrics(), ranks).follow()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from inference_server.anthropic.routes import router as anthropic_router
 from inference_server.capabilities import router as capabilities_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
+from inference_server.distributed import Ranks, join
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
 from inference_server.generation.worker import MLXWorker
@@ -52,19 +53,15 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = MLXWorker(
-            completion_batch_size=settings.completion_batch_size,
-            prefill_batch_size=settings.prefill_batch_size,
-            prefill_step_size=settings.prefill_step_size,
-            prompt_cache_bytes=settings.prompt_cache_bytes,
-            metrics=metrics,
-        )
+        ranks = join(settings.distributed)  # rank 0 of a sharded server, or None
+        worker = make_worker(settings, metrics, ranks)
         worker.start()
         pool = ModelPool(
             worker,
             cache_dir=settings.hf_cache_dir,
             models_dirs=settings.models_dirs,
-            max_memory_bytes=settings.max_memory_bytes,
+            # Each rank holds its share of every model: the budget is every rank's.
+            max_memory_bytes=settings.max_memory_bytes * (ranks.size if ranks else 1),
             max_models=settings.max_models,
             idle_ttl_s=settings.idle_ttl_s,
             cpu_float32=settings.cpu_float32,
@@ -136,6 +133,20 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(pool_router)
     app.include_router(capabilities_router)
     return app
+
+
+def make_worker(
+    settings: InferenceSettings, metrics: InferenceMetrics, ranks: Ranks | None
+) -> MLXWorker:
+    """The MLX worker (every rank of a sharded server builds the same one)."""
+    return MLXWorker(
+        completion_batch_size=settings.completion_batch_size,
+        prefill_batch_size=settings.prefill_batch_size,
+        prefill_step_size=settings.prefill_step_size,
+        prompt_cache_bytes=settings.prompt_cache_bytes,
+        metrics=metrics,
+        ranks=ranks,
+    )
 
 
 def _reaper_interval(ttl: float) -> float:

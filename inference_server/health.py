@@ -42,7 +42,9 @@ async def health() -> HealthStatus:
     return HealthStatus()
 
 
-def _worker_check(alive: bool) -> ReadyCheck:
+def _worker_check(alive: bool, broken: str | None = None) -> ReadyCheck:
+    if broken is not None:  # a sharded server that lost a rank
+        return ReadyCheck(ok=False, message=broken)
     return ReadyCheck(ok=alive, message=None if alive else "the MLX worker thread is not running")
 
 
@@ -75,7 +77,11 @@ async def ready(worker: WorkerDep, pool: PoolDep, settings: SettingsDep) -> JSON
     mlx_lm, storage = await asyncio.gather(
         asyncio.to_thread(_mlx_lm_check), asyncio.to_thread(_storage_check, settings)
     )
-    checks = {"worker": _worker_check(worker.alive), "mlx_lm": mlx_lm, "storage": storage}
+    checks = {
+        "worker": _worker_check(worker.alive, worker.broken),
+        "mlx_lm": mlx_lm,
+        "storage": storage,
+    }
     ok = all(check.ok for check in checks.values())
     body = ReadyStatus(
         status="ready" if ok else "not_ready",

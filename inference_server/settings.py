@@ -94,6 +94,13 @@ class InferenceSettings(BaseSettings):
         "BLAS is loaded (MLX_SERVER_CPU_BLAS); true: float16 models always; false: never.",
     )
 
+    distributed: Literal["off", "tensor", "pipeline"] = Field(
+        default="off",
+        description="Serve each model sharded over the processes mlx.launch started: 'tensor' "
+        "(tensor parallel) or 'pipeline' (layers split); rank 0 serves HTTP, the others "
+        "follow its steps. 'off': one process.",
+    )
+
     # Generation
     default_max_tokens: int = Field(default=512, ge=1)
     max_tokens_cap: int = Field(default=32768, ge=1)

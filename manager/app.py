@@ -25,6 +25,7 @@ from manager.database import (
 from manager.downloads.jobs import DownloadManager
 from manager.downloads.routes import router as downloads_router
 from manager.errors import DatabaseUnavailableError
+from manager.fleet.fleet import Fleet
 from manager.health import router as health_router
 from manager.hub.routes import router as hub_router
 from manager.hub.service import HubService
@@ -101,11 +102,21 @@ def create_app(settings: ManagerSettings | None = None) -> FastAPI:
                     interval_s=settings.inference_check_interval_s,
                 )
             )
-            app.state.library = await stack.enter_async_context(
+            fleet = None
+            if settings.fleet_hosts:
+                fleet = await stack.enter_async_context(Fleet(settings, settings.fleet_hosts))
+            app.state.fleet = fleet
+            library = app.state.library = await stack.enter_async_context(
                 Library(
-                    settings, app.state.sessions, app.state.inference, app.state.inference_watch
+                    settings,
+                    app.state.sessions,
+                    app.state.inference,
+                    app.state.inference_watch,
+                    fleet,
                 )
             )
+            if fleet is not None:
+                fleet.sizes_fn = library.model_sizes
             app.state.downloads = await stack.enter_async_context(
                 DownloadManager(settings, app.state.sessions, metrics)
             )

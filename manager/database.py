@@ -1,9 +1,10 @@
 """The manager's database: async engine, sessions, the declarative ``Base`` and schema set-up.
 
 Tables live next to the code that owns them (``downloads/tables.py``, ``library/tables.py``)
-and register on ``Base``; ``init_schema`` creates whatever is missing at start-up. SQLite is
-the default (a file in ``DATA_DIR``, WAL journal so readers never block the writer); any
-SQLAlchemy async URL works.
+and register on ``Base``; ``init_schema`` brings the schema up to date at start-up with the
+migrations in ``manager/migrations``. SQLite is the default (a file in ``DATA_DIR``, WAL
+journal so readers never block the writer) and serves one manager; PostgreSQL
+(``postgresql+asyncpg://...``) serves several managers sharing their jobs.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,11 +28,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from manager.errors import DatabaseUnavailableError
+from manager.errors import DatabaseUnavailableError, WriteConflictError
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
 
 
 class Base(DeclarativeBase):
@@ -72,15 +71,27 @@ def make_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=True)
     if path is not None:
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    else:
+        event.listen(engine.sync_engine, "do_connect", _connect_errors_as_dbapi)
     return engine
+
+
+def _connect_errors_as_dbapi(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """A server that cannot be reached (refused, no such host, timeout) raises the driver's
+    ``OperationalError``, as every other database failure does, so callers answer 503 rather
+    than 500 (asyncpg raises a bare ``OSError`` there)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as exc:
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _import_tables() -> None:
-    """Import the modules that declare tables so they are registered on ``Base``."""
+def table_metadata() -> MetaData:
+    """Every manager table, registered on ``Base`` by importing the modules that declare them."""
     import importlib
 
     for module in (
@@ -88,34 +99,15 @@ def _import_tables() -> None:
         "manager.library.tables",
         "manager.responses.tables",
     ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
+    return Base.metadata
 
 
 async def init_schema(engine: AsyncEngine) -> None:
-    """Create missing tables and record the schema version."""
-    _import_tables()
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.execute(
-                text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            )
-            current = (await conn.execute(text("SELECT version FROM schema_version"))).scalar()
-            if current is None:
-                await conn.execute(
-                    text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION}
-                )
-    except (OperationalError, DBAPIError) as exc:
-        raise DatabaseUnavailableError(
-            f"the database cannot be opened or written: {exc.orig}",
-            resolution_steps=[
-                "Check that MODEL_MANAGER_DATA_DIR (or MODEL_MANAGER_DATABASE_URL) is writable.",
-            ],
-        ) from exc
+    """Create or upgrade the schema (``manager/migrations``); 503 error when it cannot."""
+    from manager.migrations.upgrade import upgrade_schema
+
+    await upgrade_schema(engine)
 
 
 @dataclass
@@ -155,11 +147,19 @@ async def ping(engine: AsyncEngine) -> None:
 async def session_scope(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """A session that commits on success, rolls back on error, and maps DB failures to 503."""
+    """A session that commits on success, rolls back on error, and maps database failures to
+    503 (a constraint that refused a write: 409 ``WriteConflictError``)."""
     async with sessions() as session:
         try:
             yield session
             await session.commit()
+        except IntegrityError as exc:
+            await session.rollback()
+            raise WriteConflictError(
+                "another request changed the same record at the same moment",
+                details={"reason": str(exc.orig)[:200]},
+                resolution_steps=["Send the request again."],
+            ) from exc
         except (OperationalError, DBAPIError) as exc:
             await session.rollback()
             raise DatabaseUnavailableError(

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
+from manager.fleet.fleet import Fleet
 from manager.inference_client import InferenceClient
 from manager.inference_watch import InferenceWatch
 from manager.metrics import ManagerMetrics
@@ -51,6 +52,12 @@ async def _inference(request: Request) -> InferenceClient:
     return client
 
 
+async def _fleet(request: Request) -> Fleet | None:
+    """The inference servers when there are several; None with one."""
+    fleet: Fleet | None = request.app.state.fleet
+    return fleet
+
+
 async def _inference_watch(request: Request) -> InferenceWatch:
     watch: InferenceWatch = request.app.state.inference_watch
     return watch
@@ -64,3 +71,4 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
 InferenceDep = Annotated[InferenceClient, Depends(_inference)]
 InferenceWatchDep = Annotated[InferenceWatch, Depends(_inference_watch)]
+FleetDep = Annotated[Fleet | None, Depends(_fleet)]

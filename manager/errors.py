@@ -9,6 +9,7 @@
      │    └── ModelNotVisibleError (404 model_not_visible_to_inference: in the library, in a
      │         folder the inference server does not read)
      ├── ConflictError (409 CONFLICT)
+     │    └── WriteConflictError (409 WRITE_CONFLICT: a row another writer just added)
      ├── PayloadTooLargeError (413 PAYLOAD_TOO_LARGE)
      ├── InsufficientStorageError (507 INSUFFICIENT_STORAGE)
      ├── UpstreamError (502 BAD_GATEWAY)
@@ -45,6 +46,13 @@ class NotFoundError(ManagerError):
 class ConflictError(ManagerError):
     status = 409
     code = "CONFLICT"
+
+
+class WriteConflictError(ConflictError):
+    """A database constraint refused a write because another writer (another request, or
+    another manager on a shared database) wrote the same record first."""
+
+    code = "WRITE_CONFLICT"
 
 
 class PayloadTooLargeError(ManagerError):

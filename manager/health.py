@@ -6,6 +6,9 @@ when every check passes and 503 naming the failing ones otherwise:
 - ``database``: the schema is in place and the database answers a query;
 - ``inference``: the inference server answers and describes itself (``/admin/capabilities``);
 - ``storage``: the inference server reads the folders the manager keeps models in.
+
+With several inference servers (``manager/fleet/health.py``) the manager is ready when at
+least one of them serves, and ``hosts`` says which do not; with one, ``hosts`` is that one.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from manager.database import ping
-from manager.deps import EngineDep, InferenceWatchDep, MetricsDep
+from manager.deps import EngineDep, FleetDep, InferenceWatchDep, MetricsDep
 from manager.errors import DatabaseUnavailableError
+from manager.fleet import health as fleet_health
+from manager.fleet.health import HostHealth
 from manager.inference_watch import InferenceView
 from shared_schemas.errors import error_responses
 from shared_schemas.storage import MISMATCH_ADVICE
@@ -40,9 +45,18 @@ class ReadyChecks(BaseModel):
     storage: ReadyCheck
 
 
+class ReadyHost(BaseModel):
+    url: str
+    ok: bool = Field(description="It answers and describes itself.")
+    message: str | None = Field(default=None, description="Why not, when it does not.")
+
+
 class ReadyStatus(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: ReadyChecks
+    hosts: list[ReadyHost] = Field(
+        default_factory=list, description="Each inference server (ready when one serves)."
+    )
 
 
 @router.get("/health")
@@ -91,11 +105,27 @@ def storage_check(view: InferenceView) -> ReadyCheck:
 
 def ready_status(database: ReadyCheck, view: InferenceView, url: str) -> ReadyStatus:
     """The readiness answer from the checks' results. Pure."""
+    inference = inference_check(view, url)
+    checks = ReadyChecks(database=database, inference=inference, storage=storage_check(view))
+    host = ReadyHost(url=url, ok=inference.ok, message=inference.message)
+    return _answer(checks, [host])
+
+
+def fleet_ready_status(database: ReadyCheck, hosts: list[HostHealth]) -> ReadyStatus:
+    """The readiness answer with several inference servers. Pure."""
+    inference_ok, inference_message = fleet_health.inference_check(hosts)
+    storage_ok, storage_message = fleet_health.storage_check(hosts)
     checks = ReadyChecks(
-        database=database, inference=inference_check(view, url), storage=storage_check(view)
+        database=database,
+        inference=ReadyCheck(ok=inference_ok, message=inference_message),
+        storage=ReadyCheck(ok=storage_ok, message=storage_message),
     )
+    return _answer(checks, [ReadyHost(url=h.url, ok=h.serving, message=h.problem()) for h in hosts])
+
+
+def _answer(checks: ReadyChecks, hosts: list[ReadyHost]) -> ReadyStatus:
     ok = checks.database.ok and checks.inference.ok and checks.storage.ok
-    return ReadyStatus(status="ready" if ok else "not_ready", checks=checks)
+    return ReadyStatus(status="ready" if ok else "not_ready", checks=checks, hosts=hosts)
 
 
 @router.get(
@@ -107,11 +137,16 @@ def ready_status(database: ReadyCheck, view: InferenceView, url: str) -> ReadySt
     },
     summary="Readiness: the database, the inference server, and the storage both read",
 )
-async def ready(request: Request, engine: EngineDep, watch: InferenceWatchDep) -> JSONResponse:
-    database, view = await asyncio.gather(
-        database_check(request.app.state.schema.error, engine), watch.check()
-    )
-    body = ready_status(database, view, watch.url)
+async def ready(
+    request: Request, engine: EngineDep, watch: InferenceWatchDep, fleet: FleetDep
+) -> JSONResponse:
+    database_checked = database_check(request.app.state.schema.error, engine)
+    if fleet is not None:
+        database, hosts = await asyncio.gather(database_checked, fleet.check())
+        body = fleet_ready_status(database, hosts)
+    else:
+        database, view = await asyncio.gather(database_checked, watch.check())
+        body = ready_status(database, view, watch.url)
     if body.status == "ready":
         return JSONResponse(body.model_dump())
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})

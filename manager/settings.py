@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from manager.fleet.hosts import HostConfig, parse_hosts, parse_placement
 from shared_schemas import storage
 from shared_schemas.host_origin import (
     LOCAL_ORIGIN_REGEX,
@@ -65,6 +66,22 @@ class ManagerSettings(BaseSettings):
         gt=0,
         description="How often the inference server is checked (reachable, capabilities).",
     )
+    inference_urls: Annotated[list[HostConfig], NoDecode] = Field(
+        default_factory=list,
+        description="Several inference servers: 'URL[|KEY],URL[|KEY],...' (replaces "
+        "INFERENCE_URL; the first is the one INFERENCE_URL would be).",
+    )
+    placement: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="'model-id=URL,...': requests for these models go to that server only.",
+    )
+    _shared_inference_key: SecretStr | None = PrivateAttr(default=None)
+    inference_refresh_s: float = Field(
+        default=2.0, gt=0, description="Several servers: pool state and disk refreshed this often."
+    )
+    inference_down_after: int = Field(
+        default=2, ge=1, description="Several servers: failed checks before a server is down."
+    )
 
     # Storage (defaults shared with the inference server: shared_schemas/storage.py)
     data_dir: Path = Field(
@@ -110,6 +127,12 @@ class ManagerSettings(BaseSettings):
     download_backoff_max_s: float = Field(default=30.0, ge=0, description="Longest retry wait.")
     download_progress_interval_s: float = Field(
         default=0.25, ge=0.05, description="Progress events at most this often per job."
+    )
+    download_lease_s: float = Field(
+        default=15.0,
+        ge=1.0,
+        description="Managers sharing a database: a job whose manager stopped renewing its "
+        "lease this long is taken over by another.",
     )
     download_history_max: int = Field(
         default=1000, ge=1, description="Finished jobs kept as history (oldest removed)."
@@ -180,6 +203,46 @@ class ManagerSettings(BaseSettings):
     @classmethod
     def _hosts(cls, value: object) -> object:
         return parse_allowed_hosts(value)
+
+    @field_validator("inference_urls", mode="before")
+    @classmethod
+    def _inference_urls(cls, value: object) -> object:
+        return parse_hosts(value) if isinstance(value, str) else value
+
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _placement(cls, value: object) -> object:
+        return parse_placement(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _first_inference_url(self) -> ManagerSettings:
+        """With INFERENCE_URLS, the first server is the one the single-server code talks to;
+        placements must name a listed server."""
+        self._shared_inference_key = self.inference_api_key
+        if self.inference_urls:
+            first = self.inference_urls[0]
+            self.inference_url = first.url
+            if first.api_key is not None:
+                self.inference_api_key = first.api_key
+        urls = {h.url for h in self.inference_urls} or {self.inference_url}
+        for model_id, url in self.placement.items():
+            if url not in urls:
+                raise ValueError(
+                    f"PLACEMENT puts {model_id!r} on {url}, which is not in INFERENCE_URLS"
+                )
+        return self
+
+    @property
+    def fleet_hosts(self) -> list[HostConfig]:
+        """The inference servers when there are several (empty: the one-server case), each
+        with its key (its own, else INFERENCE_API_KEY)."""
+        if len(self.inference_urls) < 2:
+            return []
+        shared = self._shared_inference_key
+        return [
+            HostConfig(h.url, h.api_key if h.api_key is not None else shared)
+            for h in self.inference_urls
+        ]
 
     @field_validator("inference_url")
     @classmethod

@@ -7,6 +7,7 @@ Each service is started the way users start it (``python -m manager`` /
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # another source tree's service, when set (``-m`` finds it first)
     _log: object = field(default=None, repr=False)
 
     @property
@@ -58,6 +60,7 @@ class Service:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=self.cwd,
         )
         if wait:
             self.wait_healthy(timeout)
@@ -122,6 +125,38 @@ def inference_service(
     )
     log_dir = log_dir or Path(tempfile.gettempdir())
     return Service("inference_server", port, full, log_dir / f"inference-{port}.log")
+
+
+def sharded_inference_services(
+    env: Mapping[str, str],
+    *,
+    ranks: int = 2,
+    mode: str = "tensor",
+    log_dir: Path | None = None,
+) -> list[Service]:
+    """The ranks of one inference server sharded with MLX's ring backend on loopback, set up
+    as ``mlx.launch`` does (``MLX_RANK``, ``MLX_HOSTFILE``). Rank 0 (first) serves HTTP; start
+    the others first (``start(wait=False)``): the ring forms when all have joined."""
+    log_dir = log_dir or Path(tempfile.gettempdir())
+    port = free_port()
+    hostfile = log_dir / f"ring-{port}.json"
+    hostfile.write_text(json.dumps([[f"{LOOPBACK}:{free_port()}"] for _ in range(ranks)]))
+    services = []
+    for rank in range(ranks):
+        full = base_env(
+            {
+                "HF_HUB_OFFLINE": "1",
+                "MLX_SERVER_HOST": LOOPBACK,
+                "MLX_SERVER_PORT": str(port),
+                "MLX_SERVER_DISTRIBUTED": mode,
+                "MLX_RANK": str(rank),
+                "MLX_HOSTFILE": str(hostfile),
+                **env,
+            }
+        )
+        log = log_dir / f"inference-{port}-rank{rank}.log"
+        services.append(Service("inference_server", port, full, log))
+    return services
 
 
 def manager_service(

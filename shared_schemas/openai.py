@@ -530,6 +530,11 @@ class ModelCard(BaseModel):
             "logprobs (from its chat template and the server's features)."
         ),
     )
+    hosts: dict[str, ModelState] | None = Field(
+        default=None,
+        description="With several inference servers behind the manager: the model's state on "
+        "each, by server URL (`state` is the best of them).",
+    )
 
 
 class ModelList(BaseModel):

@@ -34,6 +34,11 @@ class SlotInfo(BaseModel):
         "model was upcast on the CPU backend, MLX_SERVER_CPU_FLOAT32).",
     )
     error: str | None = None
+    host: str | None = Field(
+        default=None,
+        description="In the manager's merged pool of several inference servers: the server "
+        "this slot is on.",
+    )
 
 
 class PoolStatus(BaseModel):

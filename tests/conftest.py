@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from modelyard_dev.postgres import PostgresServer
 
 # Nothing in the suite may reach the real Hub: the default endpoint is a closed loopback port,
 # and tests that need a Hub start the fake one and pass its URL explicitly.
@@ -39,3 +43,20 @@ def log_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "logs"
     path.mkdir()
     yield path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (skipped, saying what to install, without one)."""
+    from modelyard_dev.postgres import INSTALL_HINT, find_binaries, postgres_server
+
+    if find_binaries() is None:
+        pytest.skip(INSTALL_HINT)
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """The SQLAlchemy URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres.url(postgres.create_database())

@@ -55,7 +55,7 @@ class Job:
     max_tokens: int
     params: SamplingParams
     stop: list[str]
-    loop: asyncio.AbstractEventLoop
+    loop: asyncio.AbstractEventLoop | None  # None: a follower rank's copy (no reader)
     constraint: Any = None
     queue: asyncio.Queue[list[Event]] = field(default_factory=asyncio.Queue)
     cancelled: bool = False

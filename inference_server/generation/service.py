@@ -238,6 +238,14 @@ class GenerationService:
             if plan.schema is not None or plan.tools is not None:
                 fmt = tool_use.fmt if tool_use is not None else None
                 constraint = await asyncio.to_thread(prepare.constraint, runtime, plan, fmt)
+            if constraint is not None and self._settings.distributed != "off":
+                # The grammar's state lives here; the other ranks could not follow it.
+                param = plan.schema_param if plan.schema is not None else "tools"
+                raise UnsupportedParameterError(
+                    f"'{param}' is not served by a model sharded over several processes "
+                    "(MLX_SERVER_DISTRIBUTED)",
+                    param=param,
+                )
             job = Job(
                 model_id=model_id,
                 prompt=prompt,

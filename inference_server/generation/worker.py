@@ -9,6 +9,10 @@ every runtime with work in turn, so requests for different models are served sid
 Events produced during one step are handed to the event loop in a single
 ``call_soon_threadsafe`` call, so the per-token cost on the loop is one wake-up per step,
 not one per token per request.
+
+With a model sharded over several processes (``inference_server/distributed.py``), rank 0's
+worker sends each operation on a model to the other ranks before doing it (``_replicate``),
+and their workers apply the same operations in the same order (``follow``).
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_server.distributed import Ranks, RanksLostError
 from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
 from inference_server.generation.sampling import make_processors, make_sampler
 from inference_server.generation.stops import StopScanner
 from inference_server.metrics import InferenceMetrics
 
 logger = logging.getLogger(__name__)
+
+# An idle sharded server checks its other ranks this often (a lost rank shows in /ready).
+HEARTBEAT_S = 2.0
 
 
 def on_cpu_backend() -> bool:
@@ -124,7 +132,10 @@ class MLXWorker:
         prefill_step_size: int = 2048,
         prompt_cache_bytes: int = 512 * 2**20,
         metrics: InferenceMetrics | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
+        self._ranks = ranks
+        self.broken: str | None = None  # why a distributed group can no longer generate
         self._prompt_cache_bytes = prompt_cache_bytes
         self._metrics = metrics or InferenceMetrics()
         self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
@@ -177,15 +188,21 @@ class MLXWorker:
         import mlx.core as mx
         from mlx_lm import load
 
+        self._replicate(("load", model_id, path, float32))
         before = mx.get_active_memory()
-        loaded: Any = load(path, lazy=True)
-        model, tokenizer = loaded[0], loaded[1]
+        if self._ranks is not None:
+            model, tokenizer = self._ranks.load(path)
+        else:
+            loaded: Any = load(path, lazy=True)
+            model, tokenizer = loaded[0], loaded[1]
         if float32:
             model.set_dtype(mx.float32, predicate=lambda dtype: dtype in (mx.float16, mx.bfloat16))
         mx.eval(model.parameters())
         generator = self._new_generator(model, tokenizer)
         mx.synchronize()
         used = max(0, mx.get_active_memory() - before)
+        if self._ranks is not None:  # every rank holds a share of the same size
+            used *= self._ranks.size
         runtime = Runtime(
             model_id=model_id,
             model=model,
@@ -219,6 +236,8 @@ class MLXWorker:
     def unload_runtime(self, model_id: str) -> None:
         import mlx.core as mx
 
+        if model_id in self._runtimes:
+            self._replicate(("unload", model_id))
         runtime = self._runtimes.pop(model_id, None)
         if runtime is None:
             return
@@ -232,6 +251,8 @@ class MLXWorker:
 
     # ---- the thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        if self._ranks is not None:
+            self._seed_group()
         while not self._stopping:
             busy = any(r.busy for r in self._runtimes.values())
             self._drain(block=not busy)
@@ -239,6 +260,9 @@ class MLXWorker:
                 break
             self._step_all()
             self._flush()
+        if self._ranks is not None and self.broken is None:
+            with contextlib.suppress(RanksLostError):
+                self._replicate(("stop",))
         self._flush()
 
     def _step_all(self) -> None:
@@ -250,8 +274,16 @@ class MLXWorker:
 
     def _drain(self, *, block: bool) -> None:
         try:
-            command = self._commands.get() if block else self._commands.get_nowait()
+            if not block:
+                command = self._commands.get_nowait()
+            elif self._ranks is not None and self.broken is None:
+                command = self._commands.get(timeout=HEARTBEAT_S)
+            else:
+                command = self._commands.get()
         except queue.Empty:
+            if block:  # idle with other ranks: check they are still there
+                with contextlib.suppress(RanksLostError):
+                    self._replicate(("ping",))
             self._reap_cancelled()
             return
         while True:
@@ -277,6 +309,18 @@ class MLXWorker:
             self._insert(payload)
 
     def _insert(self, job: Job) -> None:
+        if self.broken is not None:
+            self._emit(job, Failed(RanksLostError(self.broken)))
+            return
+        if job.cancelled:
+            return
+        try:
+            self._replicate(
+                ("insert", job.model_id, job.prompt, job.max_tokens, job.params, job.stop)
+            )
+        except RanksLostError as exc:
+            self._emit(job, Failed(exc))
+            return
         runtime = self._runtimes.get(job.model_id)
         if runtime is None:
             self._emit(job, Failed(RuntimeError(f"model {job.model_id} is not loaded")))
@@ -387,6 +431,10 @@ class MLXWorker:
         for runtime in self._runtimes.values():
             cancelled = [uid for uid, s in runtime.jobs.items() if s.job.cancelled]
             if cancelled:
+                try:
+                    self._replicate(("remove", runtime.model_id, cancelled))
+                except RanksLostError:
+                    return
                 runtime.generator.remove(cancelled)
                 for uid in cancelled:
                     state = runtime.jobs.pop(uid)
@@ -394,8 +442,13 @@ class MLXWorker:
 
     def _step(self, runtime: Runtime) -> None:
         try:
+            self._replicate(("step", runtime.model_id))
             prompt_responses, responses = runtime.generator.next()
         except Exception as exc:
+            if self._ranks is not None:
+                # A rank is gone, or the ranks may no longer agree: stop generating.
+                self._break(exc)
+                return
             logger.exception("generation step failed for %s", runtime.model_id)
             self._fail_runtime(runtime, exc)
             return
@@ -480,6 +533,8 @@ class MLXWorker:
         self._emit(state.job, event)
 
     def _emit(self, job: Job, event: Event) -> None:
+        if job.loop is None:  # a follower rank's copy of a request: nobody reads it here
+            return
         batch = self._outbox.setdefault(job.loop, [])
         if batch and batch[-1][0] is job:
             batch[-1][1].append(event)
@@ -493,6 +548,86 @@ class MLXWorker:
         for loop, batch in outbox.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
                 loop.call_soon_threadsafe(_deliver, batch)
+
+    # ---- a model sharded over several processes ---------------------------------------------
+    def _replicate(self, op: tuple[Any, ...]) -> None:
+        """Rank 0: send ``op`` to the other ranks before doing it (a no-op elsewhere)."""
+        ranks = self._ranks
+        if ranks is None or not ranks.leader:
+            return
+        if self.broken is not None:
+            raise RanksLostError(self.broken)
+        try:
+            ranks.send(op)
+        except Exception as exc:
+            self._break(exc)
+            raise RanksLostError(self.broken or str(exc)) from exc
+
+    def _seed_group(self) -> None:
+        """Every rank samples from the same random state (rank 0 picks it)."""
+        import secrets
+
+        seed = secrets.randbits(63)
+        with contextlib.suppress(RanksLostError):
+            self._replicate(("seed", seed))
+            self._apply(("seed", seed))
+
+    def _break(self, exc: BaseException) -> None:
+        """The group cannot go on: fail every request; refuse the ones to come."""
+        if self.broken is None:
+            self.broken = f"a rank of the distributed group was lost or disagreed: {exc}"
+            logger.error("%s; this server no longer generates", self.broken)
+        error = RanksLostError(self.broken)
+        for runtime in self._runtimes.values():
+            for state in list(runtime.jobs.values()):
+                self._finish(state, Failed(error))
+            runtime.jobs.clear()
+
+    def follow(self) -> int:
+        """A follower rank's whole life, on its main thread: apply rank 0's operations until
+        it stops (0) or the group breaks (1)."""
+        ranks = self._ranks
+        assert ranks is not None and not ranks.leader
+        while True:
+            try:
+                op = ranks.receive()
+            except Exception as exc:
+                logger.error("rank %d lost the group (%s); exiting", ranks.rank, exc)
+                return 1
+            if op[0] == "stop":
+                return 0
+            self._apply(op)
+            if self.broken is not None:
+                return 1
+
+    def _apply(self, op: tuple[Any, ...]) -> None:
+        import mlx.core as mx
+
+        kind = op[0]
+        if kind == "seed":
+            mx.random.seed(op[1])
+        elif kind == "load":
+            model_id, path, float32 = op[1:]
+            try:
+                self.load_runtime(model_id, path, float32=float32)
+            except Exception as exc:  # rank 0 fails the same way and reports it
+                logger.warning("rank loading %s failed: %s", model_id, exc)
+        elif kind == "unload":
+            self.unload_runtime(op[1])
+        elif kind == "insert":
+            model_id, prompt, max_tokens, params, stop = op[1:]
+            job = Job(model_id, prompt, max_tokens, params, stop, loop=None)
+            self._insert(job)
+        elif kind == "remove":
+            runtime = self._runtimes.get(op[1])
+            if runtime is not None:
+                runtime.generator.remove(op[2])
+                for uid in op[2]:
+                    runtime.jobs.pop(uid, None)
+        elif kind == "step":
+            runtime = self._runtimes.get(op[1])
+            if runtime is not None:
+                self._step(runtime)
 
 
 def _processors(job: Job) -> list[Any]:

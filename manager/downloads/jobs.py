@@ -15,6 +15,11 @@
 On start-up, jobs that were queued, downloading or verifying are queued again and continue
 from their partial files. Pause and cancel stop the job's task (within a second: the task is
 cancelled at its next await); pause keeps the partials, cancel removes them.
+
+A job runs under a lease (``claims.py``). With a database several managers share
+(PostgreSQL), each runs the jobs it holds, takes over those whose holder died, relays the
+others' progress to its own subscribers, and pauses or cancels a job another manager runs by
+changing its row (``sharing.py``).
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
 from manager.downloads.cache import RepoCache
+from manager.downloads.claims import RUNNABLE, JobClaims
 from manager.downloads.engine import DownloadEngine, FileState
 from manager.downloads.events import EventBus
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
 from manager.downloads.progress_log import DownloadLog, LoggedEventBus
+from manager.downloads.sharing import SharedJobs
 from manager.downloads.states import Action, check_move, plan_action
 from manager.downloads.tables import DownloadFileRow, DownloadJobRow, DownloadWarningRow
 from manager.errors import (
@@ -51,6 +58,7 @@ from manager.errors import (
     InsufficientStorageError,
     ManagerError,
     NotFoundError,
+    WriteConflictError,
 )
 from manager.hub.ids import parse_hub_id
 from manager.metrics import ManagerMetrics
@@ -164,6 +172,9 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+    def keys(self) -> set[Any]:
+        return set(self._locks)
 
     @contextlib.asynccontextmanager
     async def hold(self, key: Any) -> AsyncIterator[None]:
@@ -330,6 +341,8 @@ class DownloadManager:
         self._client: httpx.AsyncClient | None = None
         self._engine: DownloadEngine | None = None
         self._planner: HubPlanner | None = None
+        self.claims = JobClaims.for_sessions(sessions, lease_s=settings.download_lease_s)
+        self._sharing: SharedJobs | None = None
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
@@ -383,6 +396,15 @@ class DownloadManager:
             self._recovery = asyncio.create_task(self._recover_later(), name="download-recovery")
         self._ticker = asyncio.create_task(self._tick_forever(), name="download-progress")
         self._kick()
+        if self.claims.shared:
+            self._sharing = SharedJobs(
+                self._sessions,
+                self.claims,
+                self,
+                self._render_rows,
+                relay_interval_s=s.download_progress_interval_s,
+            )
+            await self._sharing.__aenter__()
         return self
 
     async def _recover_later(self, interval_s: float = 5.0) -> None:
@@ -403,6 +425,8 @@ class DownloadManager:
         tb: TracebackType | None,
     ) -> None:
         self._closing = True
+        if self._sharing is not None:
+            await self._sharing.__aexit__(exc_type, exc, tb)
         for background in (self._ticker, self._recovery):
             if background is not None:
                 background.cancel()
@@ -416,6 +440,8 @@ class DownloadManager:
         for live in list(self._live.values()):
             with contextlib.suppress(ManagerError):
                 await self._save(live, progress_only=True)
+        with contextlib.suppress(ManagerError):  # another manager may continue them at once
+            await self.claims.release(sorted(self.claims.held))
         self._live.clear()
         self._queue.clear()
         self._running.clear()
@@ -425,18 +451,18 @@ class DownloadManager:
         if self._engine is not None:
             self._engine.close()
 
-    async def _recover(self) -> None:
-        """Queue again the jobs a previous process left queued, downloading or verifying."""
-        interrupted = (JobStatus.QUEUED, JobStatus.DOWNLOADING, JobStatus.VERIFYING)
+    async def _recover(self, limit: int | None = None) -> None:
+        """Queue again the jobs a previous process left queued, downloading or verifying
+        (with a shared database: those nobody else holds, at most ``limit``)."""
+        if limit is None and self.claims.shared:
+            limit = self.free_slots()
+        query = select(DownloadJobRow).order_by(DownloadJobRow.created_at)
+        busy = set(self._live) | self._job_locks.keys()  # not a job being paused here
+        query = self.claims.adoptable(query, exclude=busy, limit=limit)
         async with session_scope(self._sessions) as session:
-            rows = (
-                await session.scalars(
-                    select(DownloadJobRow)
-                    .where(DownloadJobRow.status.in_([s.value for s in interrupted]))
-                    .order_by(DownloadJobRow.created_at)
-                )
-            ).all()
+            rows = (await session.scalars(query)).all()
             for row in rows:
+                self.claims.take(row)
                 if row.status != JobStatus.QUEUED:
                     check_move(JobStatus(row.status), JobStatus.QUEUED)
                     row.status = JobStatus.QUEUED.value
@@ -550,7 +576,15 @@ class DownloadManager:
                 await asyncio.to_thread(repo.write_ref, plan.revision, plan.commit)
                 return await self._completed(plan, warning), True
             await self._preflight(plan.model_id, plan.files, exclude=None)
-            live = await self._create(plan, warning)
+            try:
+                live = await self._create(plan, warning)
+            except WriteConflictError:
+                # Another manager (or a request for another name of this revision) created
+                # the job for this commit a moment ago: that is the job.
+                existing = await self._find_active(request.model_id, commit=plan.commit)
+                if existing is None:
+                    raise
+                return existing, False
         self.events.publish(live.id, JobEvent(type="status", job=live.render()))
         self._kick()
         return live.render(), False
@@ -714,6 +748,9 @@ class DownloadManager:
     async def _run(self, live: LiveJob) -> None:
         repo = RepoCache(self.cache_dir, live.model_id)
         try:
+            if not await self.claims.claim(live.id):
+                await self._forget(live)  # another manager runs it
+                return
             await self._preflight(live.model_id, [f.file for f in live.files], exclude=live.id)
             live.started_at = live.started_at or time.time()
             await self._move(live, JobStatus.DOWNLOADING)
@@ -793,6 +830,8 @@ class DownloadManager:
         self._running.discard(live.id)
         with contextlib.suppress(ValueError):
             self._queue.remove(live.id)
+        with contextlib.suppress(ManagerError):
+            await self.claims.release([live.id])
         job = live.render()
         self.events.publish(live.id, JobEvent(type="status", job=job))
         if finished:
@@ -890,7 +929,9 @@ class DownloadManager:
                 live.last_published = state
                 live.updated_at = time.time()
                 self.events.publish(live.id, JobEvent(type="progress", job=live.render()))
-                if now - live.last_saved >= SAVE_INTERVAL_S:
+                # Other managers read the row for their clients: keep it as fresh as events.
+                save_every = 0.0 if self.claims.shared else SAVE_INTERVAL_S
+                if now - live.last_saved >= save_every:
                     await self._save(live, progress_only=True)
 
     # ----------------------------------------------------------------------------------------
@@ -917,7 +958,8 @@ class DownloadManager:
             live = self._live.get(job_id)
             if live is None:
                 job = await self.get(job_id)
-                plan_action(job.status, Action.PAUSE)
+                if plan_action(job.status, Action.PAUSE) is not None:
+                    return await self._pause_elsewhere(job)
                 return job
             if plan_action(live.status, Action.PAUSE) is None:
                 return live.render()
@@ -959,6 +1001,11 @@ class DownloadManager:
                     return await self.get(job_id)
                 await self._discard_files(live.model_id, live.files, job_id)
                 return await self._end(live, JobStatus.CANCELLED)
+            current = await self.get(job_id)
+            if current.status.value in RUNNABLE:  # another manager runs it: paused, cancelled
+                current = await self._pause_elsewhere(current, publish=False)
+                if current.status != JobStatus.PAUSED:
+                    return current  # it finished meanwhile
             async with session_scope(self._sessions) as session:
                 row = await self._row(session, job_id)
                 status = JobStatus(row.status)
@@ -1013,3 +1060,84 @@ class DownloadManager:
             if state.file.etag not in needed:
                 state.bytes_done = 0
                 state.status = FileStatus.PENDING
+
+    # ----------------------------------------------------------------------------------------
+    # Sharing the database with other managers (``sharing.py`` calls these)
+
+    def free_slots(self) -> int:
+        busy = len(self._running) + len(self._queue)
+        return max(0, self.settings.max_concurrent_downloads - busy)
+
+    def live_ids(self) -> set[str]:
+        return set(self._live)
+
+    def waiting_ids(self) -> set[str]:
+        return {job_id for job_id, live in self._live.items() if live.task is None}
+
+    async def adopt(self, limit: int) -> None:
+        await self._recover(limit)
+        self._kick()
+
+    async def drop(self, job_id: str) -> None:
+        async with self._job_locks.hold(job_id):
+            live = self._live.get(job_id)
+            if live is not None:
+                await self._stop_task(live)
+                await self._forget(live)
+            with contextlib.suppress(ManagerError):
+                await self.claims.release([job_id])
+
+    async def _forget(self, live: LiveJob) -> None:
+        """Leave memory without writing the row: the job is another manager's."""
+        self._live.pop(live.id, None)
+        self._running.discard(live.id)
+        with contextlib.suppress(ValueError):
+            self._queue.remove(live.id)
+        self.claims.held.discard(live.id)
+        self._kick()
+
+    async def _render_rows(self, job_ids: Sequence[str]) -> Sequence[DownloadJob]:
+        async with session_scope(self._sessions) as session:
+            rows = (
+                await session.scalars(select(DownloadJobRow).where(DownloadJobRow.id.in_(job_ids)))
+            ).all()
+            return tuple(render_row(row) for row in rows)
+
+    async def _pause_row(self, job: DownloadJob) -> bool:
+        """Set the row to paused if it is still in the status ``job`` has."""
+        check_move(job.status, JobStatus.PAUSED)
+        async with session_scope(self._sessions) as session:
+            changed = await session.execute(
+                update(DownloadJobRow)
+                .where(DownloadJobRow.id == job.id, DownloadJobRow.status == job.status.value)
+                .values(status=JobStatus.PAUSED.value, updated_at=time.time())
+            )
+            if not changed.rowcount:  # type: ignore[attr-defined]
+                return False
+            await session.execute(
+                update(DownloadFileRow)
+                .where(
+                    DownloadFileRow.job_id == job.id,
+                    DownloadFileRow.status != FileStatus.COMPLETED.value,
+                )
+                .values(status=FileStatus.PENDING.value)
+            )
+        return True
+
+    async def _pause_elsewhere(self, job: DownloadJob, *, publish: bool = True) -> DownloadJob:
+        """Pause a job this manager does not run: change its row, then wait until its holder
+        has stopped it (it sees the change when it renews its lease) or its lease ran out."""
+        while not await self._pause_row(job):
+            job = await self.get(job.id)  # it moved on meanwhile (queued → downloading → ...)
+            if job.status.value not in RUNNABLE:
+                return job
+        deadline = time.monotonic() + self.claims.lease_s + self.claims.renew_interval_s
+        while time.monotonic() < deadline:
+            holder, expires = await self.claims.holder_of(job.id)
+            if holder is None or (expires is not None and expires < time.time()):
+                break
+            await asyncio.sleep(0.05)
+        stopped = await self.get(job.id)
+        if publish:
+            self.events.publish(job.id, JobEvent(type="status", job=stopped))
+        return stopped

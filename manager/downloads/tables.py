@@ -2,23 +2,37 @@
 
 Bytes are also on disk (the partial files are the truth for resuming); the rows say what was
 asked for, where each job stands, and keep finished jobs as history. A job forced past its
-model's compatibility verdict keeps that warning in a row of its own (a table of its own, so
-a database made before it gains it without a migration).
+model's compatibility verdict keeps that warning in a row of its own. The schema is changed
+only by a migration (``manager/migrations/versions``); a test checks the two agree.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.database import Base
+from shared_schemas.downloads import ACTIVE_STATUSES
+
+ACTIVE_CLAUSE = column("status").in_(sorted(s.value for s in ACTIVE_STATUSES))
 
 
 class DownloadJobRow(Base):
     __tablename__ = "download_jobs"
-    __table_args__ = (Index("ix_download_jobs_model_status", "model_id", "revision", "status"),)
+    __table_args__ = (
+        Index("ix_download_jobs_model_status", "model_id", "revision", "status"),
+        # One active job per model commit, even when several managers are asked at once.
+        Index(
+            "uq_download_jobs_active",
+            "model_id",
+            "commit",
+            unique=True,
+            sqlite_where=ACTIVE_CLAUSE,
+            postgresql_where=ACTIVE_CLAUSE,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(String(200))
@@ -35,6 +49,9 @@ class DownloadJobRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, default=None)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # The manager running the job and until when (``claims.py``).
+    lease_holder: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, default=None)
 
     files: Mapped[list[DownloadFileRow]] = relationship(
         back_populates="job",

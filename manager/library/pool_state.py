@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 from pydantic import ValidationError
@@ -33,11 +35,17 @@ _STATES: dict[SlotState, ModelState] = {
 
 @dataclass(frozen=True)
 class PoolView:
-    """The pool at one moment; ``status`` is None when the server could not be reached."""
+    """The pool at one moment; ``status`` is None when the server could not be reached.
+
+    With several inference servers (``manager/fleet``): ``slots`` holds each model's best
+    slot over the servers, ``host_slots`` each server's slots (None for a server that is
+    down), and ``largest_budget`` the largest single server's budget (a model runs on one)."""
 
     status: PoolStatus | None
     fetched_at: float
-    slots: dict[str, SlotInfo] = field(default_factory=dict)
+    slots: Mapping[str, SlotInfo] = field(default_factory=dict)
+    host_slots: Mapping[str, Mapping[str, SlotInfo] | None] | None = None
+    largest_budget: int | None = None
 
     @property
     def reachable(self) -> bool:
@@ -45,6 +53,8 @@ class PoolView:
 
     @property
     def budget_bytes(self) -> int | None:
+        if self.host_slots is not None:
+            return self.largest_budget
         return self.status.max_memory_bytes if self.status is not None else None
 
     def state_of(self, model_id: str) -> ModelState:
@@ -52,6 +62,30 @@ class PoolView:
             return "unknown"
         slot = self.slots.get(model_id)
         return _STATES[slot.state] if slot is not None else "not-loaded"
+
+    def states_by_host(self, model_id: str) -> dict[str, ModelState] | None:
+        """The model's state on each server (None with one server)."""
+        if self.host_slots is None:
+            return None
+        states: dict[str, ModelState] = {}
+        for url, slots in self.host_slots.items():
+            if slots is None:
+                states[url] = "unknown"
+                continue
+            slot = slots.get(model_id)
+            states[url] = _STATES[slot.state] if slot is not None else "not-loaded"
+        return states
+
+
+class PoolSource(Protocol):
+    """Where the library gets the pool: one server (``PoolStateCache``) or several."""
+
+    @property
+    def inflight(self) -> asyncio.Task[PoolView] | None: ...
+
+    def invalidate(self) -> None: ...
+
+    async def get(self) -> PoolView: ...
 
 
 def _view(status: PoolStatus | None) -> PoolView:

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from manager.library.scan import ScannedModel
@@ -72,7 +73,7 @@ async def sync_records(
     ]
     if new:
         await session.execute(
-            insert(LibraryRecord),
+            _insert_new_only(session),
             [
                 {
                     "model_id": m.id,
@@ -93,6 +94,17 @@ async def sync_records(
             .values(config_hash=m.config_hash, characteristics=m.characteristics_dict)
         )
     return bool(new or gone or changed)
+
+
+def _insert_new_only(session: AsyncSession) -> Insert:
+    """An INSERT that skips rows already there: managers sharing a database register the
+    models of their shared disk at the same time."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(LibraryRecord).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(LibraryRecord).on_conflict_do_nothing()
+    return insert(LibraryRecord)
 
 
 async def record_import(

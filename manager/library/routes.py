@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
+from manager.fleet.schemas import InferencePool
 from manager.library.deps import LibraryDep, OptionalHubDep, OwnedDownloadsDep
 from manager.library.queries import LibraryQuery
 from shared_schemas.errors import error_responses
@@ -21,7 +22,7 @@ from shared_schemas.library import (
     LocalModelList,
     StorageStats,
 )
-from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
+from shared_schemas.pool import LoadRequest, LoadResult, UnloadResult
 
 router = APIRouter()
 
@@ -134,14 +135,25 @@ async def storage_cleanup(
     return await library.cleanup(owned, dry_run=dry_run)
 
 
+HostQuery = Annotated[
+    str | None,
+    Query(
+        max_length=2048,
+        description="The inference server (its URL, as in GET /api/inference/pool `hosts`); "
+        "default: where a request for the model would go (load), every server that has it "
+        "loaded (unload).",
+    ),
+]
+
+
 @router.get(
     "/api/inference/pool",
-    response_model=PoolStatus,
+    response_model=InferencePool,
     tags=["inference"],
     responses=error_responses(401, 502, 503),
-    summary="The inference server's model pool",
+    summary="The inference servers' model pools: summed, and each server's in `hosts`",
 )
-async def inference_pool(library: LibraryDep) -> PoolStatus:
+async def inference_pool(library: LibraryDep) -> InferencePool:
     return await library.pool_status()
 
 
@@ -156,16 +168,19 @@ async def inference_load(
     model_id: ModelIdPath,
     library: LibraryDep,
     body: Annotated[LoadRequest | None, Body()] = None,
+    host: HostQuery = None,
 ) -> LoadResult:
-    return await library.load(model_id, body)
+    return await library.load(model_id, body, host)
 
 
 @router.post(
     "/api/inference/models/{model_id:path}/unload",
     response_model=UnloadResult,
     tags=["inference"],
-    responses=error_responses(400, 401, 502, 503),
+    responses=error_responses(400, 401, 404, 502, 503),
     summary="Unload a model from the inference server's pool",
 )
-async def inference_unload(model_id: ModelIdPath, library: LibraryDep) -> UnloadResult:
-    return await library.unload(model_id)
+async def inference_unload(
+    model_id: ModelIdPath, library: LibraryDep, host: HostQuery = None
+) -> UnloadResult:
+    return await library.unload(model_id, host)

@@ -30,15 +30,19 @@ from manager.errors import (
     HubUnavailableError,
     ModelNotFoundError,
     ModelNotVisibleError,
+    NotFoundError,
     ServiceUnavailableError,
 )
+from manager.fleet.fleet import Fleet, FleetPoolState
+from manager.fleet.health import HostHealth
+from manager.fleet.schemas import HostStatus, InferencePool
+from manager.fleet.verdicts import assess_on_hosts, verdict_hosts
 from manager.inference_client import InferenceClient, UpstreamAnswer
 from manager.inference_watch import InferenceView, InferenceWatch
 from manager.library import queries
 from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,
-    assess,
     head_dim_of,
     summary,
 )
@@ -47,7 +51,7 @@ from manager.library.formats import model_format, weight_files
 from manager.library.importer import import_model
 from manager.library.model_capabilities import Capabilities, ModelCapabilities
 from manager.library.paths import is_local_id, validate_model_id
-from manager.library.pool_state import PoolStateCache, PoolView
+from manager.library.pool_state import PoolSource, PoolStateCache, PoolView
 from manager.library.queries import LibraryQuery, RecordView
 from manager.library.scan import LibraryScanner, ScannedModel
 from manager.library.servable import check_download, listed_for_serving, requested_paths
@@ -71,7 +75,7 @@ from shared_schemas.library import (
     StorageStats,
 )
 from shared_schemas.openai import ModelCard
-from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
+from shared_schemas.pool import LoadRequest, LoadResult, UnloadResult
 
 logger = logging.getLogger(__name__)
 
@@ -131,17 +135,23 @@ class Library:
         sessions: async_sessionmaker[AsyncSession],
         inference: InferenceClient,
         watch: InferenceWatch | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.settings = settings
         self.watch = watch
+        self.fleet = fleet
         self.cache_dir = settings.hub_cache
         self.models_dir = settings.local_models_dir
         self.scanner = LibraryScanner(self.cache_dir, self.models_dir)
-        self.pool = PoolStateCache(
-            inference,
-            timeout_s=settings.catalog_pool_timeout_s,
-            ttl_s=settings.catalog_pool_ttl_s,
-            retry_s=settings.catalog_pool_retry_s,
+        self.pool: PoolSource = (
+            FleetPoolState(fleet)
+            if fleet is not None
+            else PoolStateCache(
+                inference,
+                timeout_s=settings.catalog_pool_timeout_s,
+                ttl_s=settings.catalog_pool_ttl_s,
+                retry_s=settings.catalog_pool_retry_s,
+            )
         )
         self.model_capabilities = ModelCapabilities(
             inference,
@@ -258,6 +268,14 @@ class Library:
         """What the inference server said it can load (``/admin/capabilities``)."""
         return self.watch.view if self.watch is not None else InferenceView()
 
+    def _verdict_hosts(self) -> tuple[HostHealth, ...]:
+        """With several inference servers, those a verdict is made over (empty with one)."""
+        return verdict_hosts(self.fleet.health()) if self.fleet is not None else ()
+
+    def _assess(self, facts: CompatibilityFacts) -> CompatibilityReport:
+        """The verdict: on the inference server, or on the best of several."""
+        return assess_on_hosts(facts, self._verdict_hosts())
+
     def _facts(
         self, model: ScannedModel, budget: int | None, context: int | None = None
     ) -> CompatibilityFacts:
@@ -294,12 +312,13 @@ class Library:
             budget,
             view.model_types,
             view.stale,
+            tuple((h.url, h.model_types, h.budget_bytes, h.serving) for h in self._verdict_hosts()),
         )
         found = self._summaries.get(key)
         if found is None:
             if len(self._summaries) >= _SUMMARY_CACHE_MAX:
                 self._summaries.clear()
-            found = summary(assess(self._facts(model, budget)))
+            found = summary(self._assess(self._facts(model, budget)))
             self._summaries[key] = found
         return found
 
@@ -380,10 +399,10 @@ class Library:
             facts = await asyncio.to_thread(
                 self._facts, model, snap.pool.budget_bytes, context_tokens
             )
-            return assess(facts)
+            return self._assess(facts)
         details: HubModelDetails = await hub.details(model_id)
         pool = await self.pool.get()
-        return assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
+        return self._assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
 
     async def download_check(self, request: DownloadRequest, hub: Any) -> ErrorBody | None:
         """Before a download job is made: None when the model runs here, its warning when
@@ -401,7 +420,7 @@ class Library:
             return None
         pool = await self.pool.get()
         facts = self._hub_facts(details, pool.budget_bytes, None, set(paths))
-        return check_download(assess(facts), force=request.force)
+        return check_download(self._assess(facts), force=request.force)
 
     async def _hub_details(self, hub: Any, model_id: str) -> HubModelDetails:
         """The Hub's description, with the download planner's retries when the Hub is
@@ -556,7 +575,10 @@ class Library:
 
     async def _unload_before_delete(self, model_id: str) -> bool | None:
         try:
-            result = await self._inference.unload(model_id)
+            if self.fleet is not None:
+                result = await self.fleet.unload(model_id, None)
+            else:
+                result = await self._inference.unload(model_id)
         except ServiceUnavailableError:
             return None  # the server is down: nothing is loaded there
         self.pool.invalidate()
@@ -602,8 +624,10 @@ class Library:
 
     # ---- the inference pool -------------------------------------------------------------------
 
-    async def pool_status(self) -> PoolStatus:
-        return await self._inference.pool()
+    async def model_sizes(self) -> dict[str, int]:
+        """The size of every model on disk (what routing among servers weighs)."""
+        models = await asyncio.to_thread(self.scanner.scan)
+        return {model.id: model.size_bytes for model in models}
 
     async def not_visible(self, model_id: str) -> ModelNotVisibleError | None:
         """Why the inference server does not find ``model_id``, when the reason is that it is
@@ -614,8 +638,36 @@ class Library:
         snap = await self.snapshot()
         return not_visible_error(next((m for m in snap.models if m.id == model_id), None), view)
 
-    async def load(self, model_id: str, request: LoadRequest | None) -> LoadResult:
+    async def pool_status(self) -> InferencePool:
+        if self.fleet is not None:
+            return self.fleet.pool_status()
+        pool = await self._inference.pool()
+        host = HostStatus(
+            url=self.settings.inference_url,
+            up=True,
+            pool=pool,
+            capabilities=self._inference_view().capabilities,
+        )
+        return InferencePool(**pool.model_dump(), hosts=[host])
+
+    def _one_host(self, host: str | None) -> None:
+        """With one inference server, ``host`` may only name it."""
+        if host is not None and host.rstrip("/") != self.settings.inference_url:
+            raise NotFoundError(
+                f"'{host[:200]}' is not the inference server ({self.settings.inference_url})",
+                code="host_not_found",
+                param="host",
+                details={"hosts": [self.settings.inference_url]},
+                resolution_steps=["Leave host out, or use the URL in GET /api/inference/pool."],
+            )
+
+    async def load(
+        self, model_id: str, request: LoadRequest | None, host: str | None = None
+    ) -> LoadResult:
         validate_model_id(model_id)
+        if self.fleet is not None:
+            return await self.fleet.load(model_id, request, host)
+        self._one_host(host)
         try:
             result = await self._inference.load(model_id, request)
         except UpstreamAnswer as exc:
@@ -627,8 +679,11 @@ class Library:
             self.pool.invalidate()
         return result
 
-    async def unload(self, model_id: str) -> UnloadResult:
+    async def unload(self, model_id: str, host: str | None = None) -> UnloadResult:
         validate_model_id(model_id)
+        if self.fleet is not None:
+            return await self.fleet.unload(model_id, host)
+        self._one_host(host)
         try:
             result = await self._inference.unload(model_id)
         finally:

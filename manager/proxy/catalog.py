@@ -7,7 +7,8 @@ served elsewhere (``MODEL_MANAGER_CATALOG_FILE``). A configured entry with the i
 above overrides its name, description, context length, type and owner.
 
 Each entry has the OpenAI fields (``id``, ``object``, ``created``, ``owned_by``) and what a
-frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``state`` (``unknown``
+frontend needs: ``name``, ``description``, ``contextLength``, ``type``, ``hosts`` (with several
+inference servers: the state on each), ``state`` (``unknown``
 when the inference server cannot be asked; ``not_visible_to_inference`` for a model on the
 manager's disk in a folder the inference server does not read), ``default``
 (``MODEL_MANAGER_DEFAULT_*_MODEL``), ``characteristics`` and ``capabilities`` (what the
@@ -70,6 +71,7 @@ def _local_card(
     record: RecordView | None,
     state: ModelState,
     capabilities: list[str] | None,
+    hosts: dict[str, ModelState] | None = None,
 ) -> ModelCard:
     ch = model.characteristics
     description = " · ".join(ch.badges) or None
@@ -86,6 +88,7 @@ def _local_card(
         state=state,
         characteristics=model.characteristics_dict,
         capabilities=capabilities,
+        hosts=hosts,
     )
 
 
@@ -116,8 +119,9 @@ def build_catalog(
         record = snap.records.get(model.id)
         state = _state(model, snap, hidden)
         can = listed.get(model.id)
-        build = functools.partial(_local_card, model, record, state, can)
-        cards[model.id] = cache.get(model.id, (model, record, state, can), build)
+        hosts = snap.pool.states_by_host(model.id)
+        build = functools.partial(_local_card, model, record, state, can, hosts)
+        cards[model.id] = cache.get(model.id, (model, record, state, can, hosts), build)
     cache.retain(set(cards))
     for slot in snap.pool.slots.values():
         if slot.id not in cards:
@@ -128,6 +132,7 @@ def build_catalog(
                 name=readable_name(slot.id),
                 state=snap.pool.state_of(slot.id),
                 capabilities=listed.get(slot.id),
+                hosts=snap.pool.states_by_host(slot.id),
             )
     for entry in configured:
         known = cards.get(entry.id)

@@ -17,6 +17,10 @@ every token of every stream, so it skips dependency resolution, the ``Request`` 
 - A 404 ``model_not_found`` for a model in the library, in a folder the inference server does
   not read, is answered by the manager: 404 ``model_not_visible_to_inference``, naming the
   folders and how to make them agree (``library/visibility.py``), not advice to download it.
+- With several inference servers (``manager/fleet``) the body's ``model`` field is read to
+  route the request (``fleet/routing.py``); a server that refuses the connection is marked
+  down and the next choice is tried at once; when none can serve, 503 with ``Retry-After``.
+  With one server nothing is parsed.
 - One watcher per request listens for the client's disconnect, before the first byte (a
   non-streamed completion sends nothing until it is done) and during the stream; it cancels
   the forwarding, and the upstream connection is closed, so the inference server stops
@@ -42,6 +46,8 @@ from tenacity import (
 )
 
 from manager.errors import ManagerError, ServiceUnavailableError, UpstreamError
+from manager.fleet.fleet import Fleet, no_route_error
+from manager.fleet.routing import NoRoute
 from manager.library.visibility import is_model_not_found, requested_model
 from manager.metrics import ManagerMetrics
 from manager.proxy.upstream import (
@@ -180,6 +186,16 @@ def _unreachable(
     )
 
 
+def model_of(body: bytes) -> str | None:
+    """The ``model`` field of a request body (only read to route among several servers)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) else None
+
+
 ErrorFrame = Callable[[str], bytes]
 
 
@@ -213,6 +229,7 @@ class Forwarding:
     ) -> None:
         state = scope["app"].state
         self.pool: UpstreamPool = state.upstream
+        self.fleet: Fleet | None = state.fleet
         self.settings: ManagerSettings = state.settings
         self.metrics: ManagerMetrics = state.metrics
         self.scope = scope
@@ -260,9 +277,7 @@ class Forwarding:
             target += b"?" + query
         headers = request_headers(self.scope)
         try:
-            upstream = await open_upstream(
-                self.pool, target, headers, body, self.settings, self.metrics
-            )
+            upstream = await self.open(target, headers, body)
         except ManagerError as exc:
             await self.refuse(exc)
             return
@@ -273,6 +288,52 @@ class Forwarding:
                 await self.relay(upstream)
         finally:
             upstream.close()  # no-op when the answer was read to the end (then it is reused)
+
+    async def open(
+        self, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Exchange:
+        """Send the request to the inference server (to the one routing picks, when there are
+        several) and return the exchange with its answer's body not yet read."""
+        if self.fleet is None:
+            return await open_upstream(
+                self.pool, target, headers, body, self.settings, self.metrics
+            )
+        return await self._open_routed(self.fleet, target, headers, body)
+
+    async def _open_routed(
+        self, fleet: Fleet, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Exchange:
+        """Several inference servers: send the request where the routing policy says; a server
+        that cannot be connected to is marked down and the next choice is tried."""
+        model = model_of(body)
+        tried: tuple[str, ...] = ()
+        while True:
+            choice = fleet.route(model, exclude=tried)
+            if isinstance(choice, NoRoute):
+                self.metrics.proxy_upstream_errors.labels("unreachable").inc()
+                raise no_route_error(choice, model)
+            host = fleet.by_url[choice.url]
+            host.in_flight += 1
+            try:
+                upstream = await host.upstream.request(b"POST", target, headers, body)
+            except RETRYABLE as exc:
+                host.in_flight -= 1
+                fleet.mark_failed(host, exc.reason)
+                self.metrics.proxy_retries.inc()
+                tried = (*tried, host.url)
+                continue
+            except UpstreamBroken as exc:
+                host.in_flight -= 1
+                self.metrics.proxy_upstream_errors.labels("invalid").inc()
+                raise UpstreamError(
+                    "the inference server's answer could not be read",
+                    details={"inference_url": host.url, "reason": exc.reason},
+                ) from exc
+            except BaseException:
+                host.in_flight -= 1
+                raise
+            upstream.also_when_done(host.finished_one)
+            return upstream
 
     async def refuse(self, exc: ManagerError) -> None:
         """Answer with the error instead of the inference server's answer."""

@@ -147,6 +147,16 @@ class Exchange:
         self._buffered -= len(data)
         return data
 
+    def also_when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` too when the exchange ends (read to the end, or closed)."""
+        first = self._on_done
+
+        def both() -> None:
+            first()
+            callback()
+
+        self._on_done = both
+
     def close(self) -> None:
         """Abandon the answer: the connection is closed, not reused."""
         if not self._released:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from manager.errors import ManagerError
-from manager.proxy.forward import Forwarding, open_upstream, request_headers, response_headers
+from manager.proxy.forward import Forwarding, request_headers, response_headers
 from manager.proxy.upstream import Exchange, UpstreamBroken
 from manager.responses import store
 from manager.responses.conversation import (
@@ -56,13 +56,10 @@ class StatefulForwarding(Forwarding):
         sessions: async_sessionmaker[AsyncSession] = self.scope["app"].state.sessions
         try:
             context = await conversation(sessions, turn)
-            upstream = await open_upstream(
-                self.pool,
+            upstream = await self.open(
                 self.path.encode(),
                 request_headers(self.scope),
                 forwarded_body(turn.body, context),
-                self.settings,
-                self.metrics,
             )
         except ManagerError as exc:
             await self.refuse(exc)

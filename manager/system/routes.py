@@ -6,10 +6,12 @@ import asyncio
 
 from fastapi import APIRouter
 
-from manager.deps import InferenceWatchDep, SettingsDep
+from manager.deps import FleetDep, InferenceWatchDep, SettingsDep
+from manager.fleet.fleet import Fleet
+from manager.inference_watch import InferenceWatch
 from manager.library.deps import LibraryDep
-from manager.system.info import free_bytes, system_info
-from manager.system.schemas import SystemInfo
+from manager.system.info import fleet_inference, free_bytes, single_inference, system_info
+from manager.system.schemas import InferenceInfo, SystemInfo
 from shared_schemas.errors import error_responses
 
 router = APIRouter(tags=["system"])
@@ -22,11 +24,17 @@ router = APIRouter(tags=["system"])
     summary="Folders, Hub, auth, disk, local models, and the inference server as seen from here",
 )
 async def get_system(
-    settings: SettingsDep, watch: InferenceWatchDep, library: LibraryDep
+    settings: SettingsDep, watch: InferenceWatchDep, fleet: FleetDep, library: LibraryDep
 ) -> SystemInfo:
-    view, free, models = await asyncio.gather(
-        watch.check(),
+    inference, free, models = await asyncio.gather(
+        _inference(watch, fleet),
         asyncio.to_thread(free_bytes, settings.hub_cache),
         asyncio.to_thread(library.scanner.scan),
     )
-    return system_info(settings, view, free=free, local_models=len(models))
+    return system_info(settings, inference, free=free, local_models=len(models))
+
+
+async def _inference(watch: InferenceWatch, fleet: Fleet | None) -> InferenceInfo:
+    if fleet is not None:
+        return fleet_inference(await fleet.check())
+    return single_inference(watch.url, await watch.check())

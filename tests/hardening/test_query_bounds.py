@@ -13,7 +13,11 @@ from tests.manager.conftest import AppClientFactory, app_client, make_settings
 __all__ = ["app_client", "make_settings"]  # fixtures shared with tests/manager
 
 HUGE = "634872852029470037759754240"  # about 2**89
-PATH_VALUES = {"model_id": "org/name", "job_id": str(uuid.uuid4())}
+PATH_VALUES = {
+    "model_id": "org/name",
+    "job_id": str(uuid.uuid4()),
+    "response_id": "resp_0123456789abcdef",
+}
 INT64_MAX = 2**63 - 1
 
 

@@ -124,6 +124,7 @@ def test_shared_settings_make_both_processes_agree(
             "inference": {"ok": True, "message": None},
             "storage": {"ok": True, "message": None},
         },
+        "hosts": [{"url": shared_inference.url, "ok": True, "message": None}],
     }
     assert system["data_dir"] == str(layout.home.resolve())
     assert system["models_dir"] == str((layout.home / "models").resolve())
@@ -237,13 +238,14 @@ def test_capabilities_are_refreshed_when_the_server_comes_back(
     running_manager.append(manager.start())
     with httpx.Client(base_url=manager.url, timeout=60) as client:
         alone = client.get("/api/system").json()["inference"]
-        assert alone == {
+        assert {k: v for k, v in alone.items() if k != "hosts"} == {
             "url": f"http://127.0.0.1:{port}",
             "reachable": False,
             "capabilities": None,
             "storage_agrees": None,
             "mismatches": [],
         }
+        assert [(h["url"], h["reachable"]) for h in alone["hosts"]] == [(alone["url"], False)]
         ready = client.get("/ready").json()["checks"]
         assert ready["inference"]["ok"] is False and ready["storage"]["ok"] is False
         assert ready["storage"]["message"].startswith("not checked")

@@ -33,7 +33,7 @@ async def test_schema_created_at_start(app_client: AppClientFactory, tmp_path: P
         pass
     with sqlite3.connect(tmp_path / "data" / "modelyard.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        assert "schema_version" in tables
+        assert {"alembic_version", "download_jobs", "download_files", "library_models"} <= tables
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

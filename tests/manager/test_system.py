@@ -49,6 +49,17 @@ async def test_system_without_an_inference_server(
         "capabilities": None,
         "storage_agrees": None,
         "mismatches": [],
+        "hosts": [
+            {
+                "url": CLOSED_PORT_URL,
+                "up": False,
+                "reachable": False,
+                "error": "unreachable",
+                "capabilities": None,
+                "storage_agrees": None,
+                "mismatches": [],
+            }
+        ],
     }
 
 
@@ -65,6 +76,7 @@ async def test_system_and_ready_are_documented(app_client: AppClientFactory) -> 
         "capabilities",
         "storage_agrees",
         "mismatches",
+        "hosts",
     }
     ready = spec["paths"]["/ready"]["get"]["responses"]
     assert {"200", "503"} <= set(ready)

@@ -1,0 +1,1 @@
+"""Several inference servers behind one manager: their settings, state, and routing."""

@@ -55,9 +55,8 @@ if [ -z "$uv" ] && "$python_bin" -m pip --version >/dev/null 2>&1; then
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
-  if [ -n "$uv" ]; then
-    "$uv" venv --quiet --seed --python "$python_bin" "$venv"
-  else
+  if [ -z "$uv" ] || ! "$uv" venv --quiet --seed --python "$python_bin" "$venv"; then
+    rm -rf "$venv"
     "$python_bin" -m venv "$venv"
   fi
 fi
@@ -75,9 +74,9 @@ if [ -z "$uv" ]; then
   if [ -x "$venv/bin/uv" ]; then uv="$venv/bin/uv"; fi
 fi
 
-if [ -n "$uv" ]; then
-  # uv itself goes into the venv too, for the next install.
-  "$uv" pip install --quiet --python "$venv/bin/python" -c "$lock" -e "$spec" "uv>=0.5"
+# uv itself goes into the venv too, for the next install.
+if [ -n "$uv" ] &&
+  "$uv" pip install --quiet --python "$venv/bin/python" -c "$lock" -e "$spec" "uv>=0.5"; then
   # uv leaves bytecode to the first import, which cannot keep it where
   # PYTHONDONTWRITEBYTECODE is set (every start would compile again), and both processes
   # would compile their shared modules twice on the first start: compile what they import,
@@ -86,6 +85,7 @@ if [ -n "$uv" ]; then
     'import manager.app, inference_server.app, modelyard.cli, modelyard.serve' >/dev/null 2>&1 ||
     true
 else
+  [ -z "$uv" ] || echo "uv could not install it; trying pip (slower)..." >&2
   # pip would turn the lock's hashes into hash-checking mode, which an editable install
   # cannot satisfy: give it the pins without the hashes.
   pins="$venv/.modelyard-pins.txt"

@@ -105,18 +105,27 @@ async def test_search_with_verdicts_gives_each_result_its_report(
     assert bad.json()["error"]["param"] == "verdicts"
 
 
-async def test_search_verdict_that_cannot_be_made_is_null(
+async def test_search_verdicts_ask_the_hub_only_what_a_verdict_needs(
     open_app: AppFactory, tmp_path: Path
 ) -> None:
+    """Each verdict reads the repository's description and its config.json, once (the Hub
+    cache answers the next page load), never its README; a result whose verdict cannot be
+    made is null and the page stands."""
     hub = FakeHub()
-    hub.add_tiny_model("org/fine")
+    hub.add_tiny_model("org/fine", extra_files={"README.md": b"# Fine\n\nA card.\n"})
     hub.add_tiny_model("org/undescribed", seed=2)
     # The listing names it; its own description fails (every time: retries see it too).
     hub.set_fault(path_glob="/api/models/org/undescribed*", fail_next=100, status=500, target="api")
     with hub.serve() as url:
         async with open_app(hf_endpoint=url) as (_app, client):
             answer = await client.get("/api/hub/search", params={"verdicts": "true"})
+            again = await client.get("/api/hub/search", params={"verdicts": "true"})
     assert answer.status_code == 200, answer.text
     results = {r["id"]: r["compatibility"] for r in answer.json()["results"]}
     assert results["org/undescribed"] is None
     assert results["org/fine"]["label"] == "runs"
+    assert again.json()["results"] == answer.json()["results"]
+    stats = hub.stats
+    assert stats.file("org/fine", "README.md").get == 0
+    assert stats.file("org/fine", "config.json").get == 1
+    assert len(stats.api("/api/models/org/fine")) == 1

@@ -13,7 +13,7 @@ cached).
 - Search: 10 loads of ``/#/discover?q=famNN`` (a different query each time, so every search
   reaches the Hub), 20 result cards; the same two figures against ``/api/hub/search``, and
   the time until every card's "will it run here?" verdict has arrived (fetched after the
-  cards are shown).
+  cards are shown), with the number of API calls that brought the verdicts.
 - Asset bytes: what the first page transfers for its own files (the page, the stylesheet,
   every module; gzip on the wire), from Resource Timing, and the uncompressed size.
 - Frames per second: ``requestAnimationFrame`` callbacks counted on the Downloads page while
@@ -79,6 +79,11 @@ ASSETS_JS = """() => {
     decoded: nav.decodedBodySize + own.reduce((n, e) => n + e.decodedBodySize, 0),
   };
 }"""
+VERDICT_CALLS_JS = """() => performance.getEntriesByType('resource').filter((e) => {
+  const url = new URL(e.name);
+  return url.pathname.startsWith('/api/models/compatibility/')
+    || (url.pathname === '/api/hub/search' && url.searchParams.get('verdicts') === 'true');
+}).length"""
 COUNT_FRAMES_JS = """() => {
   window.__frames = [];
   const tick = (t) => { window.__frames.push(t); requestAnimationFrame(tick); };
@@ -123,6 +128,7 @@ def load_times(browser: Any, url: str, mark: str, api: str, wait_verdicts: bool)
                 "() => !document.querySelector('.verdict-slot .badge.muted')", timeout=120_000
             )
             out["verdicts_ms"] = page.evaluate("() => performance.now()")
+            out["verdict_calls"] = page.evaluate(VERDICT_CALLS_JS)
         out["assets"] = page.evaluate(ASSETS_JS)
         return out
     finally:
@@ -257,6 +263,7 @@ def measure(browser: Any, base: str, args: argparse.Namespace) -> dict[str, Any]
         "search_api_end_p50_ms": p50(search, "api_end_ms"),
         "search_after_api_p50_ms": p50(search, "after_api_ms"),
         "search_verdicts_p50_ms": p50(search, "verdicts_ms"),
+        "search_verdict_calls_p50": p50(search, "verdict_calls"),
         "first_page_files": assets["count"] + 1,
         "first_page_gzip_bytes": assets["encoded"],
         "first_page_raw_bytes": assets["decoded"],

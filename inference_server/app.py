@@ -29,6 +29,7 @@ from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
 from inference_server.responses.routes import router as responses_router
+from inference_server.runtime.watchdog import watch_group
 from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from service_kit.anthropic_errors import AnthropicErrorShape
@@ -79,15 +80,21 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         app.state.embeddings = EmbeddingService(
             pool, worker, settings, model_id=app.state.generation.model_id
         )
-        for model_id in settings.preload_models:
-            await pool.ensure_ready(model_id, pin=True)
-        reaper = asyncio.create_task(pool.run_reaper(_reaper_interval(settings.idle_ttl_s)))
+        tasks: list[asyncio.Task[None]] = []
+        if ranks is not None:  # from the start: a preload waits on the other ranks too
+            timeout = settings.distributed_step_timeout_s
+            tasks.append(asyncio.create_task(watch_group(worker, ranks, timeout)))
         try:
+            for model_id in settings.preload_models:
+                await pool.ensure_ready(model_id, pin=True)
+            interval = _reaper_interval(settings.idle_ttl_s)
+            tasks.append(asyncio.create_task(pool.run_reaper(interval)))
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
             worker.stop()
 

@@ -20,10 +20,17 @@ pool and the scheduler; the other ranks serve nothing and follow it:
   a follower does follows from those operations deterministically (the same prompts, the
   same sampling from the same random seed, the same stop-string decisions), so every rank
   runs the same collective operations in the same order.
-- A rank that dies breaks the group: the next collective operation on rank 0 raises, the
-  requests in flight end with an error (``RanksLostError``, 503), new ones are refused, and
-  ``/ready`` reports it (``mlx.launch`` itself stops the remaining ranks when one exits, so
-  a supervisor restarts the whole group).
+- A rank that dies breaks the group: the requests in flight end with an error
+  (``RanksLostError``, 503), new ones are refused, and ``/ready`` reports it (``mlx.launch``
+  itself stops the remaining ranks when one exits, so a supervisor restarts the whole group).
+  A collective operation does not always notice a dead peer: the ring backend can wait
+  forever for bytes from a socket whose other end is gone. So rank 0 does not rely on it.
+  ``runtime/watchdog.py`` watches from the event loop: the ring's TCP links of this
+  process (``Ranks.lost_link``: a link whose peer closed it means that rank's process
+  exited, the common case, seen within a second), and the worker's progress (a batch step
+  or a collective operation that has not returned within
+  ``MLX_SERVER_DISTRIBUTED_STEP_TIMEOUT_S``: a rank that hangs, or a host that is gone
+  without closing its sockets).
 - Constrained decoding (``response_format`` with a schema, forced tools) is refused: its
   grammar state lives in rank 0's request handler.
 
@@ -33,9 +40,13 @@ holds its share of every model); the manager sees one inference server with that
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import pickle
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from inference_server.errors import InferenceError
@@ -62,6 +73,9 @@ class Ranks:
 
     group: Any
     mode: Mode
+    # The ring's TCP connections of this process, (local, remote) address pairs, as they
+    # were when the group formed (empty for a backend that is not the ring).
+    links: list[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=list)
 
     @property
     def rank(self) -> int:
@@ -99,6 +113,28 @@ class Ranks:
         op: tuple[Any, ...] = pickle.loads(np.array(data, dtype=np.uint8).tobytes())
         return op
 
+    def lost_link(self) -> str | None:
+        """Why a ring link of this process is broken (its peer closed it, or it is gone),
+        or None while every link is up. Blocking (it lists the process's sockets)."""
+        if not self.links:
+            return None
+        import psutil
+
+        now = {
+            (_address(c.laddr), _address(c.raddr)): c.status
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr
+        }
+        for local, remote in self.links:
+            status = now.get((local, remote))
+            if status != psutil.CONN_ESTABLISHED:
+                state = "closed" if status is None else status.lower().replace("_", " ")
+                return (
+                    f"the link {local[0]}:{local[1]} <-> {remote[0]}:{remote[1]} to another "
+                    f"rank is {state} (that rank's process is gone)"
+                )
+        return None
+
     def load(self, path: str) -> tuple[Any, Any]:
         """Load this rank's share of the model at ``path``."""
         from mlx_lm.utils import sharded_load
@@ -129,7 +165,49 @@ def join(mode: Literal["off", "tensor", "pipeline"]) -> Ranks | None:
             f"MLX_SERVER_DISTRIBUTED={mode} needs at least two ranks; this process is alone "
             "(start it with mlx.launch)"
         )
-    return Ranks(group=group, mode=mode)
+    return Ranks(group=group, mode=mode, links=ring_links(os.environ))
+
+
+def ring_addresses(hostfile: str) -> set[tuple[str, int]]:
+    """The addresses of every rank in a ring hostfile (``MLX_HOSTFILE``: a JSON list per
+    rank of ``"host:port"``), host names resolved."""
+    addresses = set()
+    for entries in json.loads(hostfile):
+        for entry in entries:
+            host, _, port = str(entry).rpartition(":")
+            host = host.strip("[]")
+            with contextlib.suppress(OSError):  # an address already, or not resolvable here
+                host = socket.gethostbyname(host)
+            addresses.add((host, int(port)))
+    return addresses
+
+
+def ring_links(environ: Any) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """This process's established TCP connections to or from a ring address: the ring's
+    links (none when the group is not a ring set up from a hostfile)."""
+    path = environ.get("MLX_HOSTFILE")
+    if not path:
+        return []
+    try:
+        with open(path) as file:
+            addresses = ring_addresses(file.read())
+    except (OSError, ValueError, TypeError):
+        logger.warning("cannot read the ring hostfile %s: rank links are not watched", path)
+        return []
+    import psutil
+
+    links = []
+    for conn in psutil.Process().net_connections(kind="tcp"):
+        if not conn.raddr or conn.status != psutil.CONN_ESTABLISHED:
+            continue
+        local, remote = _address(conn.laddr), _address(conn.raddr)
+        if local in addresses or remote in addresses:
+            links.append((local, remote))
+    return links
+
+
+def _address(addr: Any) -> tuple[str, int]:
+    return (str(addr[0]), int(addr[1]))
 
 
 def describe(ranks: Ranks | None) -> str:

@@ -100,6 +100,14 @@ class InferenceSettings(BaseSettings):
         "(tensor parallel) or 'pipeline' (layers split); rank 0 serves HTTP, the others "
         "follow its steps. 'off': one process.",
     )
+    distributed_step_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="With MLX_SERVER_DISTRIBUTED: a batch step or collective operation that "
+        "has not returned after this long means a rank is lost; the requests in flight end "
+        "with 'distributed_rank_lost' (503) and the server reports itself not ready. Keep it "
+        "above the slowest step (a long prompt's prefill chunk on the largest model).",
+    )
 
     # Generation
     default_max_tokens: int = Field(default=512, ge=1)

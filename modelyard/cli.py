@@ -298,12 +298,17 @@ def ps(url: Url = DEFAULT_URL, token: Token = None, as_json: Json = False) -> No
     """The models loaded in the inference server: state, memory, pinned, requests, idle time."""
     with connect(url, token) as client:
         pool_status = client.get("/api/inference/pool")
+        types: dict[str, str] | None = None
+        if pool_status.get("slots") and not as_json:
+            with contextlib.suppress(CliError):  # the types are a nicety beside the pool
+                catalog = client.get("/v1/models")
+                types = {m["id"]: m.get("type", "chat") for m in catalog.get("data", [])}
     if as_json:
         emit_json(pool_status)
         return
     if not pool_status.get("slots"):
         stdout().print("No model is loaded.")
-    stdout().print(views.pool_table(pool_status))
+    stdout().print(views.pool_table(pool_status, types=types))
 
 
 @app.command()

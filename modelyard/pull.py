@@ -64,13 +64,49 @@ def start(client: ManagerClient, request: PullRequest) -> tuple[dict[str, Any], 
         job = client.post("/api/downloads", body, timeout=120.0)
     except CliError as exc:
         if exc.code == "model_not_servable":
-            exc.steps.append(f"To download it anyway: `modelyard pull {request.model_id} --force`.")
+            raise not_servable(exc, request.model_id) from None
         raise
     reattached = existing is not None and existing["id"] == job["id"]
     complete = job["status"] == "completed" and not reattached
     if job["status"] == "paused":
         job = client.post(f"/api/downloads/{job['id']}/resume")
     return job, reattached, complete
+
+
+def not_servable(exc: CliError, model_id: str) -> CliError:
+    """The manager's 409 ``model_not_servable`` in the command line's words: the verdict and
+    its reasons, what to do instead, and ``--force`` in place of the API's ``"force": true``."""
+    details = exc.details
+    verdict = details.get("verdict") or "unknown"
+    reasons = [
+        r["message"]
+        for r in details.get("reasons") or []
+        if isinstance(r, dict) and r.get("severity") != "info" and isinstance(r.get("message"), str)
+    ]
+    message = f"{model_id} would not run on this inference server (verdict: {verdict})"
+    if reasons:
+        message += ": " + "; ".join(reasons)
+    steps = [s for s in exc.steps if '"force"' not in s and "GET /api/" not in s]
+    steps += [
+        f"See the verdict and the model's files: `modelyard info {model_id}`.",
+        f"To download it anyway: `modelyard pull {model_id} --force`.",
+    ]
+    return CliError(message, steps=steps, code=exc.code, status=exc.status, details=details)
+
+
+def forced_warning(job: dict[str, Any]) -> str | None:
+    """The line that says a job was forced past its verdict (None when it was not)."""
+    warning = job.get("warning")
+    if not isinstance(warning, dict):
+        return None
+    details = warning.get("details") or {}
+    reasons = [
+        r["message"]
+        for r in details.get("reasons") or []
+        if isinstance(r, dict) and r.get("severity") != "info" and isinstance(r.get("message"), str)
+    ]
+    why = "; ".join(reasons) or str(warning.get("message") or "")
+    return f"! downloading anyway: it would not run here ({details.get('verdict', '?')}): {why}"
 
 
 def job_events(
@@ -177,6 +213,9 @@ def run_pull(
             f"Downloading {escape(job['model_id'])}@{escape(job['revision'])}: "
             f"{job.get('files_total', 0)} files, {human_bytes(job.get('bytes_total'))}"
         )
+    warning = forced_warning(job)
+    if warning:
+        console.print(f"[yellow]{escape(warning)}[/]")
     bars = JobProgress(console, job["model_id"])
     try:
         with bars:

@@ -6,6 +6,12 @@ environment does not set). When one exits after it has been up, it is started ag
 back-off (0.5 s, doubling to 30 s; reset once it stayed up a minute) while the other keeps
 serving. A child that cannot even start (a bad setting, a port in use) stops ``serve`` with its
 exit code. Ctrl-C (or SIGTERM) stops both: SIGTERM, then SIGKILL after ``STOP_TIMEOUT_S``.
+
+The banner is printed once both answer ``/health`` and the manager's ``/ready`` passes (or,
+after ``READY_WAIT_S``, with the checks that did not). The children's output reaches serve's
+stderr through ``child_logs.LogRelay``: their start-up chatter is held back until the banner,
+uvicorn's own start and stop lines are dropped, and in a terminal they write text lines (the
+``LOG_FORMAT`` settings, when not set, are ``text`` for them), not JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from modelyard.child_logs import LogRelay
 from modelyard.client import EXIT_FAILURE, EXIT_OK, CliError, ManagerClient
 from modelyard.output import human_bytes
 
@@ -37,8 +44,11 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
 START_TIMEOUT_S = 120.0
+READY_WAIT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 POLL_S = 0.1
+READY_POLL_S = 0.25
+LOG_FORMAT_SETTINGS = ("MODEL_MANAGER_LOG_FORMAT", "MLX_SERVER_LOG_FORMAT")
 PR_SET_PDEATHSIG = 1
 
 
@@ -104,14 +114,20 @@ class Child:
     failures: int = 0
     restart_at: float | None = None
     ever_healthy: bool = False
+    relay: LogRelay | None = None
+    reader: Any = None  # the relay's thread reading this child's output
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module],
             env=self.env,
+            stdout=subprocess.PIPE if self.relay is not None else None,
+            stderr=subprocess.STDOUT if self.relay is not None else None,
             start_new_session=True,  # Ctrl-C reaches serve, which stops the children itself
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        if self.relay is not None and self.proc.stdout is not None:
+            self.reader = self.relay.follow(self.proc.stdout)
         self.started_at = time.monotonic()
         self.was_healthy = False
         self.restart_at = None
@@ -142,6 +158,19 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
+def child_environment(env: Mapping[str, str], layout: Layout, terminal: bool) -> dict[str, str]:
+    """The children's environment: ``env``, unbuffered output, the manager pointed at the
+    inference server, and text logs when serve writes to a terminal (their output is a pipe,
+    where ``auto`` would pick JSON) unless a ``LOG_FORMAT`` setting says otherwise."""
+    child_env = {**env, "PYTHONUNBUFFERED": "1"}
+    child_env.setdefault("MODEL_MANAGER_INFERENCE_URL", layout.inference_url)
+    if terminal:
+        for name in LOG_FORMAT_SETTINGS:
+            if child_env.get(name, "auto").strip().lower() in ("", "auto"):
+                child_env[name] = "text"
+    return child_env
+
+
 @dataclass
 class Supervisor:
     env: dict[str, str]
@@ -150,15 +179,18 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     interrupts: int = 0
+    relay: LogRelay = field(default_factory=lambda: LogRelay(sys.stderr))
 
     @classmethod
     def create(cls, env: dict[str, str], console: Console) -> Supervisor:
         layout = Layout.from_env(env)
-        child_env = {**env, "PYTHONUNBUFFERED": "1"}
-        child_env.setdefault("MODEL_MANAGER_INFERENCE_URL", layout.inference_url)
-        inference = Child("inference server", "inference_server", layout.inference_url, child_env)
-        manager = Child("manager", "manager", layout.manager_url, child_env)
-        return cls(env, console, layout, [inference, manager])
+        relay = LogRelay(sys.stderr)
+        child_env = child_environment(env, layout, sys.stderr.isatty())
+        inference = Child(
+            "inference server", "inference_server", layout.inference_url, child_env, relay=relay
+        )
+        manager = Child("manager", "manager", layout.manager_url, child_env, relay=relay)
+        return cls(env, console, layout, [inference, manager], relay=relay)
 
     @property
     def inference(self) -> Child:
@@ -185,15 +217,17 @@ class Supervisor:
             code = self._wait_started()
             if code is not None:
                 return code
+            ready = self._wait_ready()
             if not self.stopping:
-                self.console.print(
-                    banner(self.layout, self.env, self.inference, self.manager), soft_wrap=True
-                )
+                text = banner(self.layout, self.env, self.inference, self.manager, ready)
+                self.relay.locked(lambda: self.console.print(text, soft_wrap=True))
+            self.relay.release(replay=False)
             while not self.stopping:
                 self._watch()
                 time.sleep(POLL_S)
             return EXIT_OK
         finally:
+            self.relay.release(replay=False)
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -205,6 +239,7 @@ class Supervisor:
             for child in self.children:
                 code = child.exit_code()
                 if code is not None:
+                    self._replay(child)
                     logger.error(
                         "the %s %s during start-up; see its message above",
                         child.name,
@@ -216,10 +251,37 @@ class Supervisor:
             if all(child.ever_healthy for child in self.children):
                 return None
             if time.monotonic() > deadline:
+                self._replay()
                 logger.error("the services did not answer /health within %.0f s", START_TIMEOUT_S)
                 return EXIT_FAILURE
             time.sleep(POLL_S)
         return None
+
+    def _replay(self, exited: Child | None = None) -> None:
+        """Start-up failed: print the lines held back (all of an exited child's first)."""
+        if exited is not None and exited.reader is not None:
+            exited.reader.join(2.0)
+        self.relay.release(replay=True)
+
+    def _wait_ready(self) -> dict[str, Any] | None:
+        """The manager's ``/ready`` answer once it passes, or the last one after
+        ``READY_WAIT_S`` (None when it never answered): the banner says what is not ready."""
+        token = self.env.get("MODEL_MANAGER_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        deadline = time.monotonic() + READY_WAIT_S
+        answer: dict[str, Any] | None = None
+        with httpx.Client(base_url=self.layout.manager_url, headers=headers, timeout=5.0) as http:
+            while not self.stopping and time.monotonic() < deadline:
+                if any(child.exit_code() is not None for child in self.children):
+                    break
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    response = http.get("/ready")
+                    body = response.json()
+                    answer = body if isinstance(body, dict) else None
+                    if response.status_code == 200:
+                        return answer
+                time.sleep(READY_POLL_S)
+        return answer
 
     def _watch(self) -> None:
         now = time.monotonic()
@@ -264,6 +326,10 @@ class Supervisor:
                 logger.warning("the %s did not stop in time; killing it", child.name)
                 child.signal(signal.SIGKILL)
                 child.proc.wait(5)
+        for child in running:  # their last lines
+            if child.reader is not None:
+                child.reader.join(2.0)
+        logger.info("stopped")
 
 
 def system_info(layout: Layout, env: Mapping[str, str]) -> dict[str, Any]:
@@ -283,6 +349,7 @@ def system_info(layout: Layout, env: Mapping[str, str]) -> dict[str, Any]:
                     local_models=system.get("local_models"),
                     cpu_blas=caps.get("cpu_blas"),
                     blas_known=bool(caps),
+                    mlx_lm_version=caps.get("mlx_lm_version"),
                     free_bytes=(system.get("disk") or {}).get("free_bytes"),
                 )
                 return info
@@ -307,13 +374,35 @@ def has_web_ui(url: str) -> bool:
     return False
 
 
-def banner(layout: Layout, env: Mapping[str, str], inference: Child, manager: Child) -> str:
+def not_ready(ready: Mapping[str, Any] | None) -> list[str]:
+    """What the manager's ``/ready`` answer says is not ready, one line per failed check."""
+    if ready is None:
+        return ["the manager did not answer /ready"]
+    if ready.get("status") == "ready":
+        return []
+    checks = ready.get("checks") or {}
+    return [
+        f"{name}: {check.get('message') or 'failed'}"
+        for name, check in checks.items()
+        if isinstance(check, dict) and not check.get("ok")
+    ]
+
+
+def banner(
+    layout: Layout,
+    env: Mapping[str, str],
+    inference: Child,
+    manager: Child,
+    ready: Mapping[str, Any] | None = None,
+) -> str:
     info = system_info(layout, env)
     url = layout.manager_url
     blas = info.get("cpu_blas") or ("bundled with MLX" if info.get("blas_known") else "unknown")
+    engine = f", mlx-lm {info['mlx_lm_version']}" if info.get("mlx_lm_version") else ""
     rows = [
         ("API", f"{url}  (OpenAI base URL {url}/v1, docs {url}/docs)"),
         ("Web UI", f"{url}/" if has_web_ui(url) else "not in this version"),
+        ("Inference", f"{layout.inference_url}{engine}"),
         ("Data", info.get("data_dir") or "-"),
         ("Hub cache", info.get("hf_cache_dir") or "-"),
         ("Models", info.get("models_dir") or "-"),
@@ -322,8 +411,12 @@ def banner(layout: Layout, env: Mapping[str, str], inference: Child, manager: Ch
         ("Processes", f"manager pid {manager.pid}, inference server pid {inference.pid}"),
     ]
     version = info.get("version")
-    lines = [f"[bold green]modelyard{' ' + escape(version) if version else ''} is serving[/]"]
+    problems = not_ready(ready)
+    state = "is serving" if not problems else "is serving, but not ready"
+    colour = "green" if not problems else "yellow"
+    lines = [f"[bold {colour}]modelyard{' ' + escape(version) if version else ''} {state}[/]"]
     lines += [f"  [bold]{name:<10}[/] {escape(str(value))}" for name, value in rows]
+    lines += [f"  [bold yellow]{'Not ready':<10}[/] {escape(problem)}" for problem in problems]
     lines.append(
         "  Try [bold]modelyard pull MODEL[/] then [bold]modelyard run MODEL[/]. Ctrl-C stops both."
     )

@@ -45,13 +45,20 @@ def search_table(results: list[dict[str, Any]], verdicts: dict[str, str | None])
     return table
 
 
+def model_type(kind: str | None) -> Text:
+    """A model's type (chat, embedding, ...): chat plain, the others set apart."""
+    kind = kind or "?"
+    return Text(kind, style="" if kind == "chat" else "cyan")
+
+
 def library_table(models: list[dict[str, Any]]) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("MODEL", "SIZE", "FORMAT", "BADGES", "HERE", "STATE"):
+    for column in ("MODEL", "TYPE", "SIZE", "FORMAT", "BADGES", "HERE", "STATE"):
         table.add_column(column, justify="right" if column == "SIZE" else "left")
     for model in models:
         table.add_row(
             escape(model["id"]),
+            model_type(model.get("type")),
             human_bytes(model.get("size_bytes")),
             str(model.get("format", "?")),
             escape(badges(model.get("badges"))),
@@ -61,15 +68,19 @@ def library_table(models: list[dict[str, Any]]) -> Table:
     return table
 
 
-def pool_table(pool: dict[str, Any], now: float | None = None) -> Group:
+def pool_table(
+    pool: dict[str, Any], now: float | None = None, types: dict[str, str] | None = None
+) -> Group:
+    """The pool's slots; ``types``: each model's type from ``/v1/models`` (None: unknown)."""
     now = now or time.time()
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("MODEL", "STATE", "MEMORY", "PINNED", "REQUESTS", "IDLE FOR"):
+    for column in ("MODEL", "TYPE", "STATE", "MEMORY", "PINNED", "REQUESTS", "IDLE FOR"):
         table.add_column(column, justify="right" if column in ("MEMORY", "REQUESTS") else "left")
     for slot in pool.get("slots", []):
         busy = slot.get("active_requests", 0) + slot.get("queued_requests", 0)
         table.add_row(
             escape(slot["id"]),
+            model_type((types or {}).get(slot["id"])),
             str(slot.get("state", "?")),
             human_bytes(slot.get("memory_bytes") or slot.get("estimated_bytes")),
             "yes" if slot.get("pinned") else "no",

@@ -24,6 +24,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from inference_server.distributed import RanksLostError
 from inference_server.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -286,6 +287,8 @@ class GenerationService:
             )
         await asyncio.to_thread(prepare.check_plan, plan)
         self._refuse_embedding(model_id, await self._pool.kind_of(model_id))
+        if self._worker.broken is not None:  # a sharded server that lost a rank
+            raise RanksLostError(self._worker.broken)
         stack = AsyncExitStack()
         try:
             slot = await stack.enter_async_context(

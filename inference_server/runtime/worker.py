@@ -12,7 +12,11 @@ not one per token per request.
 
 With a model sharded over several processes (``inference_server/distributed.py``), rank 0's
 worker sends each operation on a model to the other ranks before doing it (``_replicate``),
-and their workers apply the same operations in the same order (``follow``).
+and their workers apply the same operations in the same order (``follow``). A collective
+operation that never returns (a rank died and MLX did not notice) leaves this thread blocked
+in MLX's C++ code, where nothing can interrupt it; so the worker records when each group
+operation began (``group_busy_s``), and the event loop's watchdog (``watchdog.py``) ends the
+requests in flight and refuses new ones without it (``lose``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import gc
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +159,12 @@ class MLXWorker:
         self._batch_sizes = (completion_batch_size, prefill_batch_size, prefill_step_size)
         self._outbox: dict[asyncio.AbstractEventLoop, list[tuple[Job, list[Event]]]] = {}
         self.stats = WorkerStats()
+        # When the group operation now running on the worker thread began (None: none is).
+        self._group_op_since: float | None = None
+        # What the event loop has handed the worker and not yet had back (read and written
+        # on the event loop only), so that ``lose`` can end it without the worker.
+        self._submitted: weakref.WeakSet[Job] = weakref.WeakSet()
+        self._calls: set[asyncio.Future[Any]] = set()
 
     # ---- lifecycle (event loop side) -------------------------------------------------
     def start(self) -> None:
@@ -163,7 +175,8 @@ class MLXWorker:
         self._stopping = True
         self._commands.put(("wake", None))
         if self._thread is not None:
-            self._thread.join(timeout)
+            # A lost group may have left the thread blocked in a collective for good.
+            self._thread.join(timeout if self.broken is None else min(timeout, 1.0))
             self._thread = None
 
     @property
@@ -172,13 +185,71 @@ class MLXWorker:
 
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the worker thread and await its result."""
+        if self.broken is not None:  # the thread may be blocked in a collective for good
+            raise RanksLostError(self.broken)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._calls.add(future)
+        future.add_done_callback(self._calls.discard)
         self._commands.put(("call", (fn, loop, future)))
         return await future
 
     def submit(self, job: Job) -> None:
+        if self.broken is not None:
+            self._end(job, RanksLostError(self.broken))
+            return
+        self._submitted.add(job)
         self._commands.put(("submit", job))
+
+    @property
+    def group_busy_s(self) -> float:
+        """How long the group operation now running on the worker thread (a batch step or
+        a collective operation) has been going on; 0 when none is."""
+        since = self._group_op_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def lose(self, reason: str) -> None:
+        """The event loop's side of a lost group (see ``watchdog.py``): mark it broken, end
+        every request in flight and every pending call with ``RanksLostError``, refuse the
+        ones to come.
+
+        It does not wait for the worker thread, which may stay blocked in MLX's C++
+        collective operation for good (nothing can interrupt it there); if that operation
+        ever returns or raises, the thread sees the group broken and goes no further.
+        """
+        if self.broken is None:
+            self.broken = f"a rank of the distributed group was lost: {reason}"
+            logger.error("%s; this server no longer generates", self.broken)
+        error = RanksLostError(self.broken)
+        for job in list(self._submitted):
+            self._end(job, error)
+        for future in list(self._calls):
+            future.get_loop().call_soon_threadsafe(_set_exception, future, error)
+
+    @staticmethod
+    def _end(job: Job, error: BaseException) -> None:
+        """Fail ``job`` from the event loop's side (the worker may never reach it)."""
+        if job.finished or job.loop is None:
+            return
+        job.finished = True
+        events: list[Event] = [Failed(error)]
+        job.loop.call_soon_threadsafe(_deliver, [(job, events)])
+
+    @contextlib.contextmanager
+    def _group_op(self) -> Iterator[None]:
+        """Mark a stretch of the worker thread that waits on the other ranks."""
+        if self._ranks is None or self._group_op_since is not None:  # none, or nested
+            yield
+            return
+        self._group_op_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._group_op_since = None
+
+    def _group_progress(self) -> None:
+        if self._group_op_since is not None:
+            self._group_op_since = time.monotonic()
 
     def cancel(self, job: Job) -> None:
         job.cancelled = True
@@ -398,11 +469,12 @@ class MLXWorker:
             if cache is None:
                 cache = make_prompt_cache(runtime.model)
             step = self._batch_sizes[2]
-            with mx.stream(generation_stream):
+            with self._group_op(), mx.stream(generation_stream):
                 while len(rest) > step:
                     runtime.model(mx.array(rest[:step])[None], cache=cache)
                     mx.eval([c.state for c in cache])
                     rest = rest[step:]
+                    self._group_progress()  # each chunk is a step of its own
                 logits = runtime.model(mx.array(rest)[None], cache=cache)[:, -1, :]
                 context = mx.array(job.prompt)
                 for processor in processors:
@@ -465,8 +537,9 @@ class MLXWorker:
 
     def _step(self, runtime: Runtime) -> None:
         try:
-            self._replicate(("step", runtime.model_id))
-            prompt_responses, responses = runtime.generator.next()
+            with self._group_op():
+                self._replicate(("step", runtime.model_id))
+                prompt_responses, responses = runtime.generator.next()
         except Exception as exc:
             if self._ranks is not None:
                 # A rank is gone, or the ranks may no longer agree: stop generating.
@@ -576,15 +649,17 @@ class MLXWorker:
                 loop.call_soon_threadsafe(_deliver, batch)
 
     # ---- a model sharded over several processes ---------------------------------------------
-    def _replicate(self, op: tuple[Any, ...]) -> None:
-        """Rank 0: send ``op`` to the other ranks before doing it (a no-op elsewhere)."""
+    def _replicate(self, op: tuple[Any, ...], *, watched: bool = True) -> None:
+        """Rank 0: send ``op`` to the other ranks before doing it (a no-op elsewhere).
+        ``watched``: the watchdog's step timeout applies to the send."""
         ranks = self._ranks
         if ranks is None or not ranks.leader:
             return
         if self.broken is not None:
             raise RanksLostError(self.broken)
         try:
-            ranks.send(op)
+            with self._group_op() if watched else contextlib.nullcontext():
+                ranks.send(op)
         except Exception as exc:
             self._break(exc)
             raise RanksLostError(self.broken or str(exc)) from exc
@@ -595,7 +670,9 @@ class MLXWorker:
 
         seed = secrets.randbits(63)
         with contextlib.suppress(RanksLostError):
-            self._replicate(("seed", seed))
+            # Not watched: the other ranks take it once they have started, however long
+            # that takes (a rank that dies meanwhile is seen by its closed link).
+            self._replicate(("seed", seed), watched=False)
             self._apply(("seed", seed))
 
     def _break(self, exc: BaseException) -> None:

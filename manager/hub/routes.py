@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from manager.deps import SettingsDep
 from manager.hub.deps import HubDep
 from manager.hub.schemas import (
     HubLibrary,
@@ -22,6 +23,8 @@ from manager.hub.schemas import (
     VariantFormat,
 )
 from manager.hub.search import MAX_CURSOR, SearchQuery
+from manager.library.deps import LibraryDep
+from manager.library.search_verdicts import with_verdicts
 from service_kit.responses import ModelResponse
 from shared_schemas.errors import error_responses
 from shared_schemas.model_ids import (
@@ -59,6 +62,8 @@ ModelIdPath = Annotated[
 )
 async def search_hub(
     hub: HubDep,
+    models: LibraryDep,
+    settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=200, description="Text in the id.")] = None,
     author: Annotated[
         str | None,
@@ -86,6 +91,14 @@ async def search_hub(
             "badges; the listing alone gives family and quantization."
         ),
     ] = False,
+    verdicts: Annotated[
+        bool,
+        Query(
+            description="Also fill each result's `compatibility` (will it run here?), made "
+            "for the whole page at once through the Hub cache: one call instead of one "
+            "GET /api/models/compatibility/{id} per result."
+        ),
+    ] = False,
 ) -> ModelResponse:
     query = SearchQuery(
         q=q or None,
@@ -95,7 +108,10 @@ async def search_hub(
         sort=sort,
         limit=limit,
     )
-    return ModelResponse(await hub.search(query, cursor=cursor, configs=configs))
+    page = await hub.search(query, cursor=cursor, configs=configs)
+    if verdicts:
+        page = await with_verdicts(page, models, hub, settings.hub_concurrency)
+    return ModelResponse(page)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from manager.library.schemas import CompatibilityReport
 from shared_schemas.characteristics import ModelCharacteristics
 
 HubLibrary = Literal["mlx", "gguf", "transformers"]
@@ -57,6 +58,11 @@ class HubSearchResult(_Model):
         "full config.json when the search asked for configs.",
     )
     badges: list[str] = Field(default_factory=list, description='e.g. ["Qwen", "4-bit"].')
+    compatibility: CompatibilityReport | None = Field(
+        default=None,
+        description="Will it run here: the report of GET /api/models/compatibility/{id}, when "
+        "the search asked for verdicts; null otherwise, or when it could not be made.",
+    )
 
 
 class HubSearchPage(_Model):

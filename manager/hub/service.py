@@ -165,14 +165,17 @@ class HubService:
         except ManagerError:
             return None  # the listing's config stands in
 
-    async def details(self, model_id: str) -> HubModelDetails:
+    async def details(self, model_id: str, *, card: bool = True) -> HubModelDetails:
+        """A repository's files, characteristics and badges; ``card=False`` leaves out the
+        model card's summary (one Hub request fewer, for callers that only judge the files
+        and the config, such as the compatibility verdict)."""
         repo_id = str(parse_hub_id(model_id))
         info = await self._info(repo_id)
         canonical = str(info.value["id"])
         sha = info.value.get("sha")
         revision = sha if isinstance(sha, str) and sha else "main"
         wants_config = has_file(info.value, "config.json") is not False
-        wants_readme = has_file(info.value, "README.md") is not False
+        wants_readme = card and has_file(info.value, "README.md") is not False
         config_task = self._config(canonical, revision) if wants_config else None
         config, readme = await asyncio.gather(
             config_task or _done(Cached(ConfigRead("missing"), hit=True)),

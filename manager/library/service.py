@@ -360,7 +360,7 @@ class Library:
                 self._facts, model, snap.pool.budget_bytes, context_tokens
             )
             return self._assess(facts)
-        details: HubModelDetails = await hub.details(model_id)
+        details: HubModelDetails = await hub.details(model_id, card=False)
         pool = await self.pool.get()
         return self._assess(self._hub_facts(details, pool.budget_bytes, context_tokens))
 
@@ -393,7 +393,7 @@ class Library:
             reraise=True,
         ):
             with attempt:
-                details: HubModelDetails = await hub.details(model_id)
+                details: HubModelDetails = await hub.details(model_id, card=False)
                 return details
         raise AssertionError("unreachable")  # pragma: no cover
 

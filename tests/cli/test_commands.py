@@ -54,6 +54,44 @@ def test_pull_of_a_missing_repo_says_what_the_hub_said(stack: Stack) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_pull_of_a_model_that_would_not_run_here_explains_and_suggests_force(
+    stack: Stack,
+) -> None:
+    """The manager refuses the download with 409 ``model_not_servable``: ``pull`` says why
+    (the verdict and its reasons), in the command line's words (``--force``, ``modelyard
+    info``; not the API's ``"force": true``), exits 1 and starts nothing; ``--json`` prints the
+    envelope. ``--force`` downloads it, saying it would not run here.
+
+    Reproduction: the refusal printed the API's advice ("send "force": true", "GET
+    /api/models/compatibility/...") with no reasons of its own."""
+    repo = "cli/gguf-only"
+    stack.hub.add_repo(repo, {"README.md": b"# q\n", "tiny-Q4_K_M.gguf": b"GGUF" * 256})
+    result = stack.cli("pull", repo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    err = result.stderr
+    assert f"{repo} would not run on this inference server (verdict: not-loadable)" in err
+    assert "GGUF" in err  # the reason
+    assert f"modelyard pull {repo} --force" in err and f"modelyard info {repo}" in err
+    assert '"force"' not in err and "GET /api/" not in err
+    assert "Traceback" not in err
+    assert jobs_of(stack, repo) == []
+
+    as_json = stack.cli("pull", repo, "--json")
+    assert as_json.returncode == 1
+    error = json.loads(as_json.stdout)["error"]
+    assert error["code"] == "model_not_servable" and error["status"] == 409
+    assert error["details"]["verdict"] == "not-loadable"
+
+    forced = stack.cli("pull", repo, "--force")
+    assert forced.returncode == 0, forced.stderr
+    lines = forced.stdout.strip().splitlines()
+    assert lines[0].startswith(f"Downloading {repo}@main")
+    assert lines[1].startswith("! downloading anyway: it would not run here (not-loadable)")
+    assert lines[-1].startswith(f"✓ {repo}: 1 files")
+    (job,) = jobs_of(stack, repo)
+    assert job["warning"]["code"] == "model_not_servable"
+
+
 def test_a_second_pull_reattaches_to_the_same_job(stack: Stack) -> None:
     # About 5 s of transfer: time for a second command to start while the first is watching.
     add_weights(stack, "cli/reattach", 6_000_000, bps=1_200_000)
@@ -204,6 +242,30 @@ def test_ps_after_load_pin(stack: Stack) -> None:
         unloaded = stack.cli("unload", "local/tiny-b")
     assert unloaded.returncode == 0 and "Unloaded local/tiny-b" in unloaded.stdout
     assert "local/tiny-b" not in stack.loaded()
+
+
+def test_ls_and_ps_tell_embedding_models_apart(stack: Stack) -> None:
+    """``ls`` and ``ps`` have a TYPE column: an embedding model is not listed as if it chatted."""
+    repo = "cli/tiny-embed"
+    stack.hub.add_tiny_model(repo, seed=7)
+    assert stack.cli("pull", repo).returncode == 0
+    try:
+        listing = stack.cli("ls")
+        assert listing.returncode == 0, listing.stderr
+        lines = listing.stdout.splitlines()
+        assert lines[0].split()[:3] == ["MODEL", "TYPE", "SIZE"]
+        rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+        assert rows[repo][1] == "embedding" and rows[MODEL][1] == "chat"
+        loaded = stack.cli("load", repo)
+        assert loaded.returncode == 0, loaded.stderr
+        table = stack.cli("ps")
+        header = table.stdout.splitlines()[0].split()
+        assert header[:3] == ["MODEL", "TYPE", "STATE"]
+        row = next(line for line in table.stdout.splitlines() if line.startswith(repo))
+        assert row.split()[1:3] == ["embedding", "ready"]
+    finally:
+        stack.cli("unload", repo)
+        stack.cli("rm", repo, "-y")
 
 
 # ---- run ------------------------------------------------------------------------------------

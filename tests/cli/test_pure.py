@@ -1,17 +1,21 @@
-"""The command line's pure parts: doctor's verdicts, the restart back-off, SSE, lines shown."""
+"""The command line's pure parts: doctor's verdicts, the restart back-off, SSE, lines shown,
+serve's relay of the children's output and its banner's readiness."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelyard import doctor
+from modelyard.child_logs import LogRelay, classify
 from modelyard.client import CliError, error_from_body
 from modelyard.progress import verified_line
 from modelyard.pull import outcome
-from modelyard.serve import Layout, read_env, restart_delay
+from modelyard.serve import Layout, child_environment, not_ready, read_env, restart_delay
 from modelyard.sse import SSEEvent, parse_sse
 
 
@@ -185,3 +189,89 @@ def test_verified_line_and_outcomes() -> None:
     assert failed is not None and failed.message == "disk full" and failed.steps[0] == "free"
     paused = outcome({**job, "status": "paused"})
     assert paused is not None and "modelyard pull org/m" in paused.steps[0]
+
+
+# ---- serve's relay of the children's output ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            '{"level": "info", "logger": "uvicorn.error", "msg": "Started server process [7]"}\n',
+            ("INFO", True),
+        ),
+        (
+            '{"level": "info", "logger": "uvicorn.error", "msg": "Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)"}',
+            ("INFO", True),
+        ),
+        ('{"level": "info", "logger": "uvicorn.error", "msg": "Shutting down"}', ("INFO", True)),
+        ('{"level": "info", "logger": "manager.app", "msg": "Shutting down"}', ("INFO", False)),
+        ('{"level": "warning", "logger": "manager", "msg": "disk is low"}', ("WARNING", False)),
+        (
+            "13:43:44.807 INFO    inference_server  Waiting for application startup.\n",
+            ("INFO", True),
+        ),
+        ("13:43:44.807 INFO    manager  Application shutdown complete.", ("INFO", True)),
+        ("13:43:44.807 INFO    manager  GET /v1/models 200 3.1 ms  [abc]", ("INFO", False)),
+        ("13:43:44.807 ERROR   manager  [Errno 98] address already in use", ("ERROR", False)),
+        ("Traceback (most recent call last):", (None, False)),
+        ("{not json", (None, False)),
+        ('{"msg": "no level"}', (None, False)),
+    ],
+)
+def test_classify_child_lines(line: str, expected: tuple[str | None, bool]) -> None:
+    assert classify(line) == expected
+
+
+def test_relay_holds_quiet_lines_until_the_banner() -> None:
+    out = io.StringIO()
+    relay = LogRelay(out)
+    relay.line("12:00:00.000 INFO    manager  GET /api/system 200 4.0 ms")
+    relay.line("12:00:00.001 INFO    manager  Application startup complete.")
+    relay.line("12:00:00.002 WARNING manager  the inference server has not answered yet")
+    relay.line("Traceback (most recent call last):")
+    assert out.getvalue().splitlines() == [
+        "12:00:00.002 WARNING manager  the inference server has not answered yet",
+        "Traceback (most recent call last):",
+    ]
+    relay.release(replay=False)
+    relay.line("12:00:01.000 INFO    manager  GET /v1/models 200 3.0 ms")
+    relay.line("12:00:01.001 INFO    manager  Shutting down")
+    assert (
+        out.getvalue().splitlines()[-1] == "12:00:01.000 INFO    manager  GET /v1/models 200 3.0 ms"
+    )
+    assert "GET /api/system" not in out.getvalue()  # dropped: the start went well
+
+
+def test_relay_replays_held_lines_when_start_up_fails() -> None:
+    out = io.StringIO()
+    relay = LogRelay(out, hold_lines=2)
+    for n in range(3):
+        relay.line(f'{{"level": "info", "logger": "x", "msg": "step {n}"}}')
+    relay.release(replay=True)
+    assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == ["step 1", "step 2"]
+
+
+def test_children_write_text_logs_when_serve_is_in_a_terminal() -> None:
+    layout = Layout("http://127.0.0.1:8000", "http://127.0.0.1:8001")
+    assert child_environment({}, layout, terminal=True)["MODEL_MANAGER_LOG_FORMAT"] == "text"
+    chosen = child_environment({"MLX_SERVER_LOG_FORMAT": "json"}, layout, terminal=True)
+    assert (
+        chosen["MLX_SERVER_LOG_FORMAT"] == "json" and chosen["MODEL_MANAGER_LOG_FORMAT"] == "text"
+    )
+    assert "MODEL_MANAGER_LOG_FORMAT" not in child_environment({}, layout, terminal=False)
+
+
+def test_banner_names_what_is_not_ready() -> None:
+    ready = {
+        "status": "not_ready",
+        "checks": {
+            "database": {"ok": True, "message": None},
+            "inference": {"ok": True, "message": None},
+            "storage": {"ok": False, "message": "the manager keeps Hub models in /a"},
+        },
+    }
+    assert not_ready(ready) == ["storage: the manager keeps Hub models in /a"]
+    assert not_ready({"status": "ready", "checks": {}}) == []
+    assert not_ready(None) == ["the manager did not answer /ready"]

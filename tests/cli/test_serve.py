@@ -1,11 +1,13 @@
 """``modelyard serve``: both processes, a banner, a crashed inference server brought back while
-the manager keeps answering, and Ctrl-C stopping both."""
+the manager keeps answering, and Ctrl-C stopping both; in a terminal, the banner comes first,
+once the manager is ready, and uvicorn's start and stop lines are not shown."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pexpect
 import psutil
 import pytest
 
@@ -48,11 +51,12 @@ class Served:
         return found
 
 
-@pytest.fixture
-def served(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
+def serve_env(models_dir: Path, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The manager's URL and the environment of a ``modelyard serve`` on free ports."""
     manager_port, inference_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{manager_port}"
     env = cli_env(
-        f"http://127.0.0.1:{manager_port}",
+        url,
         token=None,
         MODEL_MANAGER_PORT=str(manager_port),
         MLX_SERVER_PORT=str(inference_port),
@@ -63,6 +67,12 @@ def served(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
         MLX_SERVER_MODELS_DIRS=str(models_dir),
         MODEL_MANAGER_PROXY_RETRY_WAIT_S="0.05",
     )
+    return url, env
+
+
+@pytest.fixture
+def served(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
+    url, env = serve_env(models_dir, tmp_path)
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
@@ -72,7 +82,7 @@ def served(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
             stdout=stdout,
             stderr=stderr,
         )
-    served = Served(proc, f"http://127.0.0.1:{manager_port}", out, err)
+    served = Served(proc, url, out, err)
     try:
         wait_until(
             lambda: "is serving" in out.read_text() or proc.poll() is not None,
@@ -172,3 +182,56 @@ def stopped(process: psutil.Process) -> bool:
         return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+UVICORN_LINES = (
+    "Started server process",
+    "Waiting for application",
+    "Application startup complete",
+    "Uvicorn running on",
+    "Shutting down",
+    "Application shutdown complete",
+    "Finished server process",
+)
+
+
+def test_serve_in_a_terminal_prints_the_banner_first_once_ready(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """Reproduction: in a terminal, ``modelyard serve`` printed about a dozen of uvicorn's and
+    the children's start-up lines around its banner (some before, some after it), printed
+    the banner as soon as ``/health`` answered (before ``/ready`` did), and ended with eight
+    lines of uvicorn's shutdown."""
+    url, env = serve_env(models_dir, tmp_path)
+    child = pexpect.spawn(
+        str(console_script()),
+        ["serve"],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(40, 200),
+    )
+    try:
+        child.expect_exact("Ctrl-C stops both.")
+        ready = httpx.get(f"{url}/ready", timeout=10)
+        banner = ANSI.sub("", child.before or "").replace("\r", "")
+        assert ready.status_code == 200, ready.text
+        assert banner.lstrip().startswith("modelyard ") and " is serving\n" in banner, banner
+        assert "not ready" not in banner
+        assert f"Inference  http://127.0.0.1:{env['MLX_SERVER_PORT']}, mlx-lm " in banner
+        # After the banner, the children's lines come as text lines, not JSON.
+        assert httpx.get(f"{url}/v1/models", timeout=10).status_code == 200
+        child.expect(r"INFO +manager  GET /v1/models 200")
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=60)
+        after = ANSI.sub("", child.before or "")
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, after
+    assert "stopping inference server and manager" in after
+    assert after.rstrip().endswith("serve  stopped"), after
+    for noise in UVICORN_LINES:
+        assert noise not in banner + after, noise
+    assert '{"ts"' not in after

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,13 @@ def multimodal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def sharded(
-    models_dir: Path, multimodal_dir: Path, hf_cache: Path, tmp_path: Path
-) -> Iterator[list[Service]]:
-    env = env_for(models_dir, hf_cache)
-    env["MLX_SERVER_MODELS_DIRS"] += f",{multimodal_dir}"
-    ranks = sharded_inference_services(env, log_dir=tmp_path)
+# The watchdog's step timeout in the tests of a lost rank: far above a step of the tiny model
+# (milliseconds), short enough that a test waits on it for seconds.
+STEP_TIMEOUT_S = "4"
+
+
+def start_ranks(env: dict[str, str], log_dir: Path) -> Iterator[list[Service]]:
+    ranks = sharded_inference_services(env, log_dir=log_dir)
     try:
         ranks[1].start(wait=False)
         ranks[0].start(timeout=120)
@@ -57,6 +58,22 @@ def sharded(
     finally:
         for rank in ranks:
             rank.stop()
+
+
+@pytest.fixture
+def sharded(
+    models_dir: Path, multimodal_dir: Path, hf_cache: Path, tmp_path: Path
+) -> Iterator[list[Service]]:
+    env = env_for(models_dir, hf_cache)
+    env["MLX_SERVER_MODELS_DIRS"] += f",{multimodal_dir}"
+    yield from start_ranks(env, tmp_path)
+
+
+@pytest.fixture
+def sharded_watched(models_dir: Path, hf_cache: Path, tmp_path: Path) -> Iterator[list[Service]]:
+    """Two ranks whose watchdog gives up on a step after a few seconds."""
+    env = {**env_for(models_dir, hf_cache), "MLX_SERVER_DISTRIBUTED_STEP_TIMEOUT_S": STEP_TIMEOUT_S}
+    yield from start_ranks(env, tmp_path)
 
 
 def chat(url: str, prompt: str, **extra: Any) -> httpx.Response:
@@ -162,10 +179,9 @@ def test_vision_models_are_refused_by_name_embeddings_run_on_rank_0(
     assert httpx.get(f"{url}/ready", timeout=10).status_code == 200
 
 
-def test_a_killed_rank_ends_the_request_with_an_error_and_the_server_says_so(
-    sharded: list[Service],
-) -> None:
-    leader, follower = sharded
+def stream_until_lost(leader: Service, after_frames: int, act: Callable[[], None]) -> list[str]:
+    """Stream a long greedy answer from ``leader``; call ``act`` once ``after_frames`` data
+    frames have arrived; return every data frame the stream sent until it ended."""
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "tell me a long story"}],
@@ -179,12 +195,17 @@ def test_a_killed_rank_ends_the_request_with_an_error_and_the_server_says_so(
         for line in answer.iter_lines():
             if line.startswith("data: "):
                 frames.append(line[6:])
-                if len(frames) == 2:
-                    follower.kill()
+                if len(frames) == after_frames:
+                    act()
+    return frames
+
+
+def assert_lost(leader: Service, frames: list[str]) -> str:
+    """The stream ended with the lost-rank error; the server says so and refuses new work.
+    Returns the error's message."""
     assert frames[-1] != "[DONE]"
     error = json.loads(frames[-1])["error"]
     assert error["code"] == "distributed_rank_lost"
-
     ready = httpx.get(f"{leader.url}/ready", timeout=10)
     assert ready.status_code == 503
     assert ready.json()["checks"]["worker"]["ok"] is False
@@ -193,6 +214,39 @@ def test_a_killed_rank_ends_the_request_with_an_error_and_the_server_says_so(
     again = chat(leader.url, "hello")
     assert again.status_code == 503
     assert again.json()["error"]["code"] == "distributed_rank_lost"
+    message: str = error["message"]
+    return message
+
+
+def test_a_killed_rank_ends_the_request_with_an_error_and_the_server_says_so(
+    sharded_watched: list[Service],
+) -> None:
+    """Regression: with the follower killed mid-request, the leader's worker thread could
+    stay blocked for good in the ring's collective operation (waiting for bytes from the dead
+    peer), and the stream sent keep-alive comments forever. Reproduction (before the fix):
+    run this test a few times with two ``python -c 'while True: pass'`` loading the CPUs;
+    one run in four hung until pytest-timeout."""
+    leader, follower = sharded_watched
+    frames = stream_until_lost(leader, 2, follower.kill)
+    assert_lost(leader, frames)
+
+
+def test_a_rank_that_hangs_ends_the_request_after_the_step_timeout(
+    sharded_watched: list[Service],
+) -> None:
+    """A rank that stops answering without closing its connections (SIGSTOP here; a hung
+    process or a host gone from the network elsewhere): the leader's collective operation
+    never returns, and the watchdog ends the request once a step has made no progress for
+    MLX_SERVER_DISTRIBUTED_STEP_TIMEOUT_S. Before the fix this stream never ended."""
+    leader, follower = sharded_watched
+    assert follower.proc is not None
+    pid = follower.proc.pid
+    try:
+        frames = stream_until_lost(leader, 2, lambda: os.kill(pid, signal.SIGSTOP))
+        message = assert_lost(leader, frames)
+        assert "MLX_SERVER_DISTRIBUTED_STEP_TIMEOUT_S" in message
+    finally:
+        follower.kill()  # SIGKILL ends a stopped process too
 
 
 def test_distributed_without_the_launcher_stops_with_one_line() -> None:

@@ -1,19 +1,23 @@
 """Every page of the web UI at 1280 x 800 and at phone width (light and dark), reachable with
 the keyboard, with no horizontal scrolling on a phone; the library's import, the pool's load
-/ pin / unload, storage cleanup and the delete of an import (its origin stays). Screenshots
-of each page at both widths go to ``tests/artifacts/``."""
+/ pin / unload, storage cleanup (the preview, and the real run on an orphaned partial
+download) and the delete of an import (its origin stays). Screenshots of each page at both
+widths go to ``tests/artifacts/``."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from modelyard_dev.fake_hub import FakeHub
 from modelyard_dev.procs import Service
 from modelyard_dev.tiny_model import TINY, write_model
-from tests.ui.conftest import DESKTOP, MODEL, PHONE, Watched
+from tests.ui.conftest import DESKTOP, MODEL, PHONE, Watched, start_manager
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +144,62 @@ def test_pages_import_pool_cleanup(
     assert (origin / "model.safetensors").is_file()
     w.assert_clean()
     phone.assert_clean()
+
+
+def test_storage_cleanup_removes_an_orphaned_partial_download(
+    open_page: Any,
+    hub: tuple[FakeHub, str],
+    inference: Service,
+    logs: Path,
+    tmp_path: Path,
+) -> None:
+    """The real cleanup run, not only its preview: a partial download that no job owns and
+    that has not changed for longer than ``MODEL_MANAGER_CLEANUP_GRACE_S`` is listed by the
+    preview and removed by the run; a partial written just now is kept by both."""
+    cache = tmp_path / "hub"
+    old = cache / "models--org--orphan" / "blobs" / f"{'a' * 64}.incomplete"
+    fresh = cache / "models--org--fresh" / "blobs" / f"{'b' * 64}.incomplete"
+    for path, size in ((old, 5000), (fresh, 3000)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\0" * size)
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    own = start_manager(
+        hub[1],
+        inference,
+        cache,
+        tmp_path / "models",
+        tmp_path / "data",
+        logs,
+        {"MODEL_MANAGER_CLEANUP_GRACE_S": "60"},
+    )
+    try:
+        w = open_page(own)
+        page = w.page
+        w.goto("library")
+        w.wait_ready("library")
+        storage = page.locator('section[aria-labelledby="storage-h"]')
+        partials = storage.locator("dt:text-is('Partial downloads') + dd")
+        partials.wait_for()
+        assert partials.inner_text().endswith("(2)")
+
+        storage.get_by_role("button", name="Preview cleanup").click()
+        storage.get_by_text("1 file(s) would be removed").wait_for()
+        listed = storage.locator("ul.paths").all_inner_texts()
+        assert str(old) in listed[0] and str(fresh) not in listed[0]
+        assert str(fresh) in listed[1]  # kept: changed within the grace period
+        assert old.exists()  # a preview removes nothing
+
+        storage.get_by_role("button", name="Remove 1 file(s)").click()
+        storage.get_by_text("Removed 1 file(s), freed 5.00 KB.").wait_for()
+        assert not old.exists()
+        assert fresh.exists()
+        # The panel reloads its figures after the run.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('dt')].some((dt) => dt.textContent === "
+            "'Partial downloads' && dt.nextElementSibling.textContent.endsWith('(1)'))"
+        )
+        w.shot("library-cleanup-done")
+        w.assert_clean()
+    finally:
+        own.stop()

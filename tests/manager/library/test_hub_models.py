@@ -77,3 +77,55 @@ async def test_compatibility_of_hub_models(open_app: AppFactory, hub_url: str) -
     assert "unsafe_format" in {r["code"] for r in pickled.json()["reasons"]}
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "model_not_found"
+
+
+async def test_search_with_verdicts_gives_each_result_its_report(
+    open_app: AppFactory, hub_url: str
+) -> None:
+    """``GET /api/hub/search?verdicts=true``: every result carries the report that
+    ``GET /api/models/compatibility/{id}`` gives for it, in one answer; without the option,
+    none. A repository the Hub will not describe keeps ``compatibility: null`` and the page
+    stands."""
+    async with open_app(hf_endpoint=hub_url) as (_app, client):
+        plain = await client.get("/api/hub/search", params={"author": "org"})
+        judged = await client.get("/api/hub/search", params={"author": "org", "verdicts": "true"})
+        one_by_one = {
+            r["id"]: (await client.get(f"/api/models/compatibility/{r['id']}")).json()
+            for r in judged.json()["results"]
+        }
+        bad = await client.get("/api/hub/search", params={"verdicts": "maybe"})
+    assert plain.status_code == 200 and judged.status_code == 200, judged.text
+    assert [r["compatibility"] for r in plain.json()["results"]] == [None] * 4
+    results = {r["id"]: r["compatibility"] for r in judged.json()["results"]}
+    assert set(results) == {"org/tiny-mlx", "org/tiny-other", "org/tiny-GGUF", "org/pickled"}
+    assert results == one_by_one
+    assert results["org/tiny-mlx"]["label"] == "runs"
+    assert results["org/tiny-GGUF"]["label"] == "not-loadable"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "verdicts"
+
+
+async def test_search_verdicts_ask_the_hub_only_what_a_verdict_needs(
+    open_app: AppFactory, tmp_path: Path
+) -> None:
+    """Each verdict reads the repository's description and its config.json, once (the Hub
+    cache answers the next page load), never its README; a result whose verdict cannot be
+    made is null and the page stands."""
+    hub = FakeHub()
+    hub.add_tiny_model("org/fine", extra_files={"README.md": b"# Fine\n\nA card.\n"})
+    hub.add_tiny_model("org/undescribed", seed=2)
+    # The listing names it; its own description fails (every time: retries see it too).
+    hub.set_fault(path_glob="/api/models/org/undescribed*", fail_next=100, status=500, target="api")
+    with hub.serve() as url:
+        async with open_app(hf_endpoint=url) as (_app, client):
+            answer = await client.get("/api/hub/search", params={"verdicts": "true"})
+            again = await client.get("/api/hub/search", params={"verdicts": "true"})
+    assert answer.status_code == 200, answer.text
+    results = {r["id"]: r["compatibility"] for r in answer.json()["results"]}
+    assert results["org/undescribed"] is None
+    assert results["org/fine"]["label"] == "runs"
+    assert again.json()["results"] == answer.json()["results"]
+    stats = hub.stats
+    assert stats.file("org/fine", "README.md").get == 0
+    assert stats.file("org/fine", "config.json").get == 1
+    assert len(stats.api("/api/models/org/fine")) == 1

@@ -1,5 +1,6 @@
-// "Will it run here?" verdicts, fetched lazily (a few at a time) after a list is shown, and
-// remembered for a minute so moving between pages does not ask again.
+// "Will it run here?" verdicts, fetched after a list is shown (a search page's all in one
+// call, other lists a few at a time), and remembered for a minute so moving between pages
+// does not ask again.
 
 import { api, idPath } from "./api.js";
 import { replace, verdictBadge, badge } from "./dom.js";
@@ -17,6 +18,43 @@ export function compatibility(id, signal) {
   return promise;
 }
 
+/**
+ * Fill the `slots` (model id → element) of a search page with the verdicts of one call to
+ * `path` (a Hub search with `verdicts=true`); the reports are remembered like the others.
+ */
+export async function pageVerdicts(path, slots, signal) {
+  let answer;
+  try {
+    answer = await api(path, { signal });
+  } catch (err) {
+    if (signal.aborted) return;
+    for (const slot of slots.values()) replace(slot, unknown(err.message));
+    return;
+  }
+  const reports = new Map(answer.results.map((r) => [r.id, r.compatibility]));
+  for (const [id, slot] of slots) {
+    const report = reports.get(id);
+    if (report) {
+      cache.set(id, { at: Date.now(), promise: Promise.resolve(report) });
+      replace(slot, withTitle(report));
+    } else {
+      replace(slot, unknown("The verdict could not be made: the Hub did not describe this model."));
+    }
+  }
+}
+
+function withTitle(report) {
+  const el = verdictBadge(report);
+  el.title = verdictTitle(report);
+  return el;
+}
+
+function unknown(why) {
+  const el = badge("Unknown", "verdict");
+  el.title = why;
+  return el;
+}
+
 /** A loader that fills `slot` elements with the verdict of `id`, CONCURRENCY at a time. */
 export function verdictLoader(signal) {
   const queue = [];
@@ -26,16 +64,9 @@ export function verdictLoader(signal) {
       const [id, slot] = queue.shift();
       running += 1;
       compatibility(id, signal)
-        .then((report) => {
-          const el = verdictBadge(report);
-          el.title = verdictTitle(report);
-          replace(slot, el);
-        })
+        .then((report) => replace(slot, withTitle(report)))
         .catch((err) => {
-          if (signal.aborted) return;
-          const el = badge("Unknown", "verdict");
-          el.title = err.message;
-          replace(slot, el);
+          if (!signal.aborted) replace(slot, unknown(err.message));
         })
         .finally(() => {
           running -= 1;

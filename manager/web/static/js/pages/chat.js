@@ -1,12 +1,40 @@
-// Chat: a playground over /v1/chat/completions. The model picker is fed by /v1/models; the
-// answer streams in; Stop aborts the request, which closes the connection, and the server
-// stops generating. Time to first token and tokens/s are shown under each answer.
+// Chat: a playground over /v1/chat/completions. The model picker is fed by /v1/models (the
+// models that can chat, each with its state and what it can be asked for); the answer streams
+// in; Stop aborts the request, which closes the connection, and the server stops generating.
+// Time to first token and tokens/s are shown under each answer.
 
 import { api, request, sseEvents, ApiError } from "../api.js";
-import { errorBox, field, h, replace, markReady } from "../dom.js";
+import { badge, errorBox, field, h, replace, markReady } from "../dom.js";
 import { loadChats, newChat, saveChats } from "../chat_store.js";
 
-const STATE_LABEL = { loaded: "loaded", loading: "loading", "not-loaded": "not loaded", unknown: "state unknown" };
+const STATE_LABEL = {
+  loaded: "loaded",
+  loading: "loading",
+  "not-loaded": "not loaded",
+  unknown: "state unknown",
+  not_visible_to_inference: "not usable here",
+};
+const NOT_VISIBLE = "not_visible_to_inference";
+// Capabilities worth a badge (every model gets completion, json_object and logprobs).
+const CAPABILITY_BADGES = [
+  ["tools", "tools"],
+  ["json_schema", "JSON schema"],
+];
+
+/** Whether a catalog entry can chat: a chat model with a chat template (when known). */
+export function canChat(m) {
+  return m.type === "chat" && (!Array.isArray(m.capabilities) || m.capabilities.includes("chat"));
+}
+
+/** The small badges of what a model can be asked for, and whether it sees images. */
+export function capabilityBadges(m) {
+  const can = m.capabilities || [];
+  const out = CAPABILITY_BADGES.filter(([key]) => can.includes(key)).map(([key, label]) =>
+    Object.assign(badge(label, "info capability"), { title: `Supports ${key}` }),
+  );
+  if (m.characteristics?.is_multimodal) out.push(badge(m.characteristics.multimodal_type || "vision", "info capability"));
+  return out;
+}
 
 export async function render(main, { params }, ctx) {
   let chats = loadChats();
@@ -19,7 +47,7 @@ export async function render(main, { params }, ctx) {
 
   const list = h("ul", { class: "chat-list", "aria-label": "Conversations" });
   const modelPicker = h("select", { name: "model", required: true });
-  const modelInfo = h("p", { class: "muted small model-info" });
+  const modelInfo = h("div", { class: "small model-info" });
   const system = h("textarea", { name: "system", rows: "2", placeholder: "You are a helpful assistant." });
   const temperature = h("input", { type: "number", name: "temperature", min: "0", max: "2", step: "0.1" });
   const maxTokens = h("input", { type: "number", name: "max_tokens", min: "1", max: "32768", step: "1" });
@@ -73,10 +101,18 @@ export async function render(main, { params }, ctx) {
   modelPicker.addEventListener("change", describeModel);
 
   let models = [];
+  let mismatches = null; // why models are not visible to the inference server (GET /api/system)
   try {
-    models = (await api("/v1/models?type=chat", { signal: ctx.signal })).data;
+    models = (await api("/v1/models?type=chat", { signal: ctx.signal })).data.filter(canChat);
   } catch (err) {
     if (!ctx.signal.aborted) replace(notice, errorBox(err, "The model list could not be read."));
+  }
+  if (models.some((m) => m.state === NOT_VISIBLE)) {
+    try {
+      mismatches = (await api("/api/system", { signal: ctx.signal })).inference?.mismatches || [];
+    } catch {
+      mismatches = []; // the state alone still says the model cannot be used
+    }
   }
   open(chat);
   markReady(main, "chat");
@@ -86,21 +122,42 @@ export async function render(main, { params }, ctx) {
   function fillModels() {
     const ids = new Set(models.map((m) => m.id));
     const options = models.map((m) =>
-      h("option", { value: m.id }, `${m.name || m.id} — ${STATE_LABEL[m.state] || m.state}`),
+      h(
+        "option",
+        { value: m.id, dataset: { state: m.state } },
+        `${m.name || m.id} — ${STATE_LABEL[m.state] || m.state}`,
+      ),
     );
     if (chat.model && !ids.has(chat.model)) options.unshift(h("option", { value: chat.model }, `${chat.model} (not available)`));
     replace(modelPicker, options.length ? options : h("option", { value: "" }, "No chat models"));
-    const fallback = models.find((m) => m.default) || models[0];
+    const usable = models.filter((m) => m.state !== NOT_VISIBLE);
+    const fallback = usable.find((m) => m.default) || usable[0] || models[0];
     modelPicker.value = chat.model || fallback?.id || "";
     describeModel();
   }
 
   function describeModel() {
     const m = models.find((x) => x.id === modelPicker.value);
+    if (!m) {
+      replace(modelInfo);
+      send.disabled = Boolean(streaming);
+      return;
+    }
+    const hidden = m.state === NOT_VISIBLE;
     replace(
       modelInfo,
-      m ? [m.description || m.id, m.contextLength ? ` · context ${m.contextLength.toLocaleString()} tokens` : "", ` · ${STATE_LABEL[m.state] || m.state}`] : "",
+      h(
+        "span",
+        { class: "muted" },
+        m.description || m.id,
+        m.contextLength ? ` · context ${m.contextLength.toLocaleString()} tokens` : "",
+        ` · ${STATE_LABEL[m.state] || m.state}`,
+      ),
+      h("span", { class: "badges inline" }, capabilityBadges(m)),
+      hidden ? notVisible(m, mismatches) : null,
     );
+    // A model the inference server cannot see would only answer 404: say so, do not send.
+    send.disabled = hidden || Boolean(streaming);
   }
 
   function settingsNow() {
@@ -165,6 +222,7 @@ export async function render(main, { params }, ctx) {
       replace(notice, errorBox({ message: "Pick a model first." }));
       return;
     }
+    if (models.find((m) => m.id === chat.model)?.state === NOT_VISIBLE) return;
     replace(notice);
     const user = { role: "user", content: text };
     chat.messages.push(user);
@@ -237,13 +295,25 @@ export async function render(main, { params }, ctx) {
       view.finish(answer);
       streaming = null;
       stop.hidden = true;
-      send.disabled = false;
+      describeModel();
       if (!ctx.signal.aborted) {
         store();
         input.focus();
       }
     }
   }
+}
+
+/** Why a model in the catalog cannot be used: the inference server does not read its folder. */
+function notVisible(m, mismatches) {
+  return h(
+    "div",
+    { class: "notice not-visible", role: "note" },
+    h("strong", null, "Not usable: "),
+    `the inference server does not read the folder ${m.id} is in, so it cannot load it.`,
+    mismatches?.length ? h("ul", { class: "steps" }, mismatches.map((text) => h("li", null, text))) : null,
+    h("p", { class: "small" }, "Start both processes with the same MODELYARD_HOME and HF_HUB_CACHE (or the same per-process folders), then reload."),
+  );
 }
 
 function messageView(message, live = false) {

@@ -1,9 +1,11 @@
 // Discover: search the Hub through the manager, one card per model with its badges and the
-// verdict for this machine; pages follow the manager's cursors.
+// verdict for this machine; pages follow the manager's cursors. The cards are shown as soon as
+// the search answers; the verdicts of the whole page follow in one more call (the same search
+// with `verdicts=true`, whose listing the manager has just cached).
 
 import { api, idPath, query } from "../api.js";
-import { badge, errorBox, field, fmtCount, fmtWhen, h, replace, select, spinner, markReady } from "../dom.js";
-import { verdictLoader } from "../compat.js";
+import { badge, errorBox, field, fmtCount, fmtWhen, h, replace, select, spinner, markReady, verdictBadge } from "../dom.js";
+import { pageVerdicts } from "../compat.js";
 
 const SORTS = [
   ["downloads", "Most downloaded"],
@@ -61,26 +63,17 @@ export async function render(main, { params }, ctx) {
     });
   }
 
+  const search = { q: state.q, author: state.author, library: state.library, sort: state.sort, limit: LIMIT, cursor };
   let answer;
   try {
-    answer = await api(
-      `/api/hub/search${query({
-        q: state.q,
-        author: state.author,
-        library: state.library,
-        sort: state.sort,
-        limit: LIMIT,
-        cursor,
-      })}`,
-      { signal: ctx.signal },
-    );
+    answer = await api(`/api/hub/search${query(search)}`, { signal: ctx.signal });
   } catch (err) {
     if (!ctx.signal.aborted) replace(results, errorBox(err, "Search failed."));
     return;
   }
   pages[page] = answer.next_cursor;
-  const loadVerdict = verdictLoader(ctx.signal);
-  const cards = answer.results.map((r) => card(r, loadVerdict));
+  const slots = new Map();
+  const cards = answer.results.map((r) => card(r, slots));
   const nav = h(
     "nav",
     { class: "pager", "aria-label": "Result pages" },
@@ -105,6 +98,7 @@ export async function render(main, { params }, ctx) {
     nav,
   );
   markReady(main, "results");
+  if (slots.size) pageVerdicts(`/api/hub/search${query({ ...search, verdicts: true })}`, slots, ctx.signal);
 
   function goPage(n) {
     ctx.go("discover", {
@@ -117,9 +111,9 @@ export async function render(main, { params }, ctx) {
   }
 }
 
-function card(result, loadVerdict) {
-  const verdict = h("span", { class: "verdict-slot" });
-  loadVerdict(result.id, verdict);
+function card(result, slots) {
+  const verdict = h("span", { class: "verdict-slot" }, verdictBadge(null));
+  slots.set(result.id, verdict);
   return h(
     "li",
     { class: "card" },

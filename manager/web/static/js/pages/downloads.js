@@ -14,6 +14,7 @@ import {
   markReady,
   replace,
   spinner,
+  verdictBadge,
 } from "../dom.js";
 import { ACTIVE, downloads } from "../downloads_store.js";
 
@@ -41,6 +42,7 @@ export function jobProgress(job, { compact = false } = {}) {
   const eta = h("span", { class: "eta" });
   const files = h("span", { class: "files-count" });
   const error = h("div", { class: "error-slot" });
+  const warning = h("div", { class: "warning-slot" });
   const fileList = compact ? null : h("ul", { class: "file-list" });
   const filesBox = compact
     ? null
@@ -50,11 +52,13 @@ export function jobProgress(job, { compact = false } = {}) {
     { class: "progress-block" },
     h("div", { class: "progress-line" }, status, bar, pct),
     h("p", { class: "meta muted" }, bytes, " · ", files, h("span", { class: "rate" }, " · ", speed, " · ETA ", eta)),
+    warning,
     error,
     filesBox,
   );
   let lastStatus = null;
   let lastError = null;
+  let lastWarning = null;
   const fileRows = new Map();
 
   function update(next) {
@@ -74,6 +78,11 @@ export function jobProgress(job, { compact = false } = {}) {
       replace(status, badge(next.status, `status ${STATUS_KIND[next.status] || ""}`));
       el.dataset.status = next.status;
       lastStatus = next.status;
+    }
+    const note = next.warning ? next.warning.message : null;
+    if (note !== lastWarning) {
+      replace(warning, next.warning ? warningBox(next.warning) : null);
+      lastWarning = note;
     }
     const err = next.error ? JSON.stringify(next.error) : null;
     if (err !== lastError) {
@@ -98,6 +107,19 @@ export function jobProgress(job, { compact = false } = {}) {
   }
   update(job);
   return { el, update };
+}
+
+/** A job's warning (a download forced past its verdict): what the verdict said. */
+function warningBox(warning) {
+  const d = warning.details || {};
+  const reasons = (d.reasons || []).filter((r) => r.severity !== "info");
+  return h(
+    "div",
+    { class: "notice job-warning", role: "note" },
+    h("strong", null, "Downloaded anyway: "),
+    d.verdict ? [verdictBadge({ label: d.verdict }), " "] : null,
+    reasons.length ? reasons.map((r) => r.message).join("; ") : warning.message,
+  );
 }
 
 function actionsFor(job, area) {

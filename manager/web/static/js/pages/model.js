@@ -138,7 +138,7 @@ function downloadPanel(details, ctx) {
     );
   }
   const status = h("div", { class: "job-slot", "aria-live": "polite" });
-  const button = h("button", { type: "button", class: "primary", onclick: start }, "Download");
+  const button = h("button", { type: "button", class: "primary", onclick: () => start() }, "Download");
   panel.appendChild(h("div", { class: "actions" }, button));
   panel.appendChild(status);
 
@@ -146,7 +146,7 @@ function downloadPanel(details, ctx) {
   const existing = downloads.forModel(details.id);
   if (existing) watch(existing.id);
 
-  async function start() {
+  async function start(force = false) {
     button.disabled = true;
     replace(status, spinner("Starting…"));
     const body = { model_id: details.id };
@@ -154,13 +154,15 @@ function downloadPanel(details, ctx) {
       body.allow_patterns = chosen.files;
       if (chosen.format === "gguf") body.format = "gguf";
     }
+    if (force) body.force = true;
     try {
       const job = await api("/api/downloads", { method: "POST", body, signal: ctx.signal });
       downloads.put(job);
       watch(job.id);
     } catch (err) {
       if (ctx.signal.aborted) return;
-      replace(status, errorBox(err, "The download could not start."));
+      const refused = err instanceof ApiError && err.code === "model_not_servable";
+      replace(status, refused ? notServable(err, () => start(true)) : errorBox(err, "The download could not start."));
       button.disabled = false;
     }
   }
@@ -183,6 +185,43 @@ function downloadPanel(details, ctx) {
     ctx.signal.addEventListener("abort", () => unsubscribe?.());
   }
   return panel;
+}
+
+/**
+ * The 409 `model_not_servable` answer: the verdict and its reasons, what to do instead, and
+ * a button that sends the same request again with `force: true`.
+ */
+function notServable(err, downloadAnyway) {
+  const d = err.details || {};
+  const reasons = (d.reasons || []).filter((r) => r.severity !== "info");
+  // The API's hints (send "force": true, GET the full verdict) are for API clients: the
+  // button does the first, the reasons above are the second.
+  const steps = err.steps.filter((s) => !s.includes('"force"') && !s.includes("GET /api/"));
+  return h(
+    "div",
+    { class: "not-servable notice", role: "alert", dataset: { verdict: d.verdict || "unknown" } },
+    h(
+      "p",
+      null,
+      verdictBadge({ label: d.verdict || "unknown" }),
+      " ",
+      h("strong", null, "This model would not run on this inference server."),
+    ),
+    reasons.length
+      ? h(
+          "ul",
+          { class: "reasons" },
+          reasons.map((r) => h("li", { dataset: { code: r.code, severity: r.severity } }, r.message)),
+        )
+      : h("p", null, err.message),
+    steps.length ? h("ul", { class: "steps muted small" }, steps.map((s) => h("li", null, s))) : null,
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", onclick: downloadAnyway }, "Download anyway"),
+      h("span", { class: "muted small" }, "The files are fetched; the job keeps this warning."),
+    ),
+  );
 }
 
 function selectionLabel(sel) {

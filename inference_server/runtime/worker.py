@@ -321,7 +321,9 @@ class MLXWorker:
             model,
             stop_tokens=[[t] for t in sorted(tokenizer.eos_token_ids)],
             completion_batch_size=completion,
-            prefill_batch_size=prefill,
+            # BatchGenerator decodes max(completion, prefill) sequences together: keep the
+            # prefill batch within the completion batch so the latter is the real limit.
+            prefill_batch_size=min(prefill, completion),
             prefill_step_size=step,
         )
 

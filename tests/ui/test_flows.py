@@ -85,7 +85,11 @@ def chat_and_stop(w: Watched, inference: Service, model_id: str) -> None:
     assert page.locator('li.msg[data-streaming="true"]').count() == 1
     assert active_requests(inference) == 1
     page.get_by_role("button", name="Stop").click()
-    page.wait_for_selector('li.msg[data-done="stopped"]')
+    # However the answer ended, say how (an error, or a completion that beat the click).
+    ended = page.locator("li.msg.assistant[data-done]").last
+    ended.wait_for()
+    outcome = ended.get_attribute("data-done")
+    assert outcome == "stopped", f"{outcome}: {ended.inner_text()!r} at {page.url}"
     wait_until(lambda: active_requests(inference) == 0, what="the generation to stop")
     stopped = page.locator('li.msg[data-done="stopped"]')
     assert stopped.locator(".text").inner_text()

@@ -50,8 +50,9 @@ from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
 from inference_server.runtime.events import Delta, Done, Event, Failed, Job, Progress
+from inference_server.runtime.models import Runtime
 from inference_server.runtime.sampling import SamplingParams
-from inference_server.runtime.worker import MLXWorker, Runtime
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from inference_server.vision.images import image_limits, load_images
 from inference_server.vision.runtime import chat_messages, prepare_images, render_prompt

@@ -24,7 +24,8 @@ from inference_server.pool.kinds import ModelKind
 from inference_server.pool.precision import estimated_bytes, upcast_to_float32
 from inference_server.pool.resolve import ResolvedModel, resolve_model
 from inference_server.pool.slot import Slot
-from inference_server.runtime.worker import MLXWorker, on_cpu_backend
+from inference_server.runtime.models import on_cpu_backend
+from inference_server.runtime.worker import MLXWorker
 from shared_schemas.pool import PoolStatus, SlotState
 
 logger = logging.getLogger(__name__)

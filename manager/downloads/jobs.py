@@ -42,8 +42,9 @@ from manager.database import session_scope
 from manager.downloads import queries
 from manager.downloads.cache import RepoCache
 from manager.downloads.claims import RUNNABLE, JobClaims
-from manager.downloads.engine import DownloadEngine, FileState
+from manager.downloads.engine import DownloadEngine
 from manager.downloads.events import EventBus
+from manager.downloads.file_state import FileState
 from manager.downloads.finish import error_body, first_error, link_files
 from manager.downloads.live import LiveJob, job_from_row, render_row
 from manager.downloads.locks import KeyedLocks

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.downloads.engine import FileState
+from manager.downloads.file_state import FileState
 from manager.downloads.plan import RemoteFile
 from manager.downloads.schemas import DownloadJob, FileProgress, FileStatus, JobStatus
 from manager.downloads.tables import DownloadFileRow, DownloadJobRow

@@ -63,6 +63,12 @@ class LiveJob:
     def running(self) -> bool:
         return self.status in (JobStatus.DOWNLOADING, JobStatus.VERIFYING)
 
+    def files_pending_again(self) -> None:
+        """The files it was fetching or verifying when it stopped are pending again."""
+        for state in self.files:
+            if state.status in (FileStatus.DOWNLOADING, FileStatus.VERIFYING):
+                state.status = FileStatus.PENDING
+
     def row_values(
         self,
         progress_only: bool,

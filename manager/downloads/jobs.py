@@ -2,17 +2,19 @@
 
 ``DownloadManager`` is entered once in the app's lifespan. It owns
 
-- the Hub client and planner, and the byte engine (which owns its HTTP client);
 - the jobs that are queued or running, in memory (``_live``, see ``live.py``); paused and
   finished jobs are only in the database (``queries.py``), so memory holds at most the
   active jobs;
 - one asyncio task per running job (at most ``max_concurrent_downloads``), created by the
-  manager and never by a request handler; files inside a job run in parallel, bounded by
-  ``max_files_per_download``;
+  manager and never by a request handler;
 - the progress ticker (``progress.py``) and the event bus the SSE routes read.
 
-This module keeps the queue and the state transitions; the disk-space check is
-``preflight.py``, the end of a run (linking, the recorded error) ``finish.py``.
+This module keeps the queue and the state transitions. A job comes into memory through the
+intake (``intake.py``: a request planned with the Hub, a row resumed or recovered); its run is
+the runner's (``runner.py``: the byte engine fetches its files, in parallel up to
+``max_files_per_download``, then its snapshot is linked); what a cancel or a delete removes
+is ``removal.py``'s; the disk-space check is ``preflight.py``, the end of a run (linking,
+the recorded error) ``finish.py``.
 
 On start-up, jobs that were queued, downloading or verifying are queued again and continue
 from their partial files. Pause and cancel stop the job's task (within a second: the task is
@@ -30,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
@@ -40,33 +41,29 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
 from manager.downloads import queries
-from manager.downloads.cache import RepoCache
-from manager.downloads.claims import RUNNABLE, JobClaims
-from manager.downloads.engine import DownloadEngine, FileState
+from manager.downloads.claims import JobClaims
+from manager.downloads.engine import DownloadEngine
 from manager.downloads.events import EventBus
-from manager.downloads.finish import error_body, first_error, link_files
-from manager.downloads.live import LiveJob, job_from_row, render_row
+from manager.downloads.intake import JobIntake
+from manager.downloads.live import LiveJob, render_row
 from manager.downloads.locks import KeyedLocks
-from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
-from manager.downloads.preflight import GB, DiskUsageFn, disk_usage, missing_space
+from manager.downloads.preflight import DiskUsageFn, SpaceCheck, disk_usage
 from manager.downloads.progress import ProgressTicker
 from manager.downloads.progress_log import DownloadLog, LoggedEventBus
+from manager.downloads.removal import JobRemoval
+from manager.downloads.runner import JobRunner, failure
 from manager.downloads.schemas import (
     DownloadJob,
     DownloadRequest,
     FileStatus,
-    JobDeletedEvent,
     JobEvent,
     JobStatus,
     SnapshotEvent,
 )
 from manager.downloads.sharing import SharedJobs, pause_elsewhere
 from manager.downloads.states import Action, check_move, plan_action
-from manager.downloads.tables import DownloadJobRow
 from manager.downloads.views import JobViews
-from manager.errors import DatabaseUnavailableError, ManagerError, WriteConflictError
-from manager.hub.client import HubClient
-from manager.hub.ids import parse_hub_id
+from manager.errors import DatabaseUnavailableError, ManagerError
 from manager.metrics import ManagerMetrics
 from manager.settings import ManagerSettings
 from shared_schemas.errors import ErrorBody
@@ -97,38 +94,41 @@ class DownloadManager:
         self.views = JobViews(sessions, self._live)
         self._queue: deque[str] = deque()
         self._running: set[str] = set()
-        self._submit_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._job_locks: KeyedLocks[str] = KeyedLocks()
         self._closing = False
         self._ticker: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
-        self._engine: DownloadEngine | None = None
-        self._hub: HubClient | None = None
-        self._planner: HubPlanner | None = None
         self.claims = JobClaims.for_sessions(sessions, lease_s=settings.download_lease_s)
         self._sharing: SharedJobs | None = None
+        # ``disk_usage`` is read at each check: replacing it takes effect at once.
+        self._space = SpaceCheck(settings, self._live, lambda path: self.disk_usage(path))
+        self._intake = JobIntake(
+            settings,
+            sessions,
+            metrics,
+            self._live,
+            self.views,
+            self.claims,
+            space=self._space,
+            enqueue=self._enqueue,
+            prune_history=self._prune_history,
+        )
+        self._runner = JobRunner(settings, metrics, self._space)
+        self._removal = JobRemoval(
+            sessions, self.cache_dir, self._live, self.views, self.claims, self.events, metrics
+        )
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
 
     @property
     def engine(self) -> DownloadEngine:
-        assert self._engine is not None, "DownloadManager is not started"
-        return self._engine
-
-    @property
-    def planner(self) -> HubPlanner:
-        assert self._planner is not None, "DownloadManager is not started"
-        return self._planner
+        return self._runner.engine
 
     async def __aenter__(self) -> DownloadManager:
         s = self.settings
-        self._engine = DownloadEngine.for_settings(s, self._metrics)
-        self._hub = HubClient(
-            s.hub_endpoint, s.hub_token(), timeout_s=s.hub_timeout_s, metrics=self._metrics
-        )
-        await self._hub.__aenter__()
-        self._planner = HubPlanner.for_settings(self._hub, s)
+        self._runner.start()
+        await self._intake.start()
         try:
             await self._recover()
         except DatabaseUnavailableError as exc:
@@ -198,48 +198,15 @@ class DownloadManager:
         self._queue.clear()
         self._running.clear()
         self._update_gauges()
-        if self._hub is not None:
-            await self._hub.__aexit__(None, None, None)
-        if self._engine is not None:
-            self._engine.close()
+        await self._intake.close()
+        self._runner.close()
 
     async def _recover(self, limit: int | None = None) -> None:
-        """Queue again the jobs a previous process left queued, downloading or verifying
-        (with a shared database: those nobody else holds, at most ``limit``)."""
+        """Queue again the jobs a previous process left (``JobIntake.recover``)."""
         if limit is None and self.claims.shared:
             limit = self.free_slots()
         busy = set(self._live) | self._job_locks.keys()  # not a job being paused here
-        query = self.claims.adoptable(queries.oldest_first(), exclude=busy, limit=limit)
-        async with session_scope(self._sessions) as session:
-            rows = (await session.scalars(query)).all()
-            for row in rows:
-                self.claims.take(row)
-                if row.status != JobStatus.QUEUED:
-                    check_move(JobStatus(row.status), JobStatus.QUEUED)
-                    row.status = JobStatus.QUEUED.value
-                    row.updated_at = time.time()
-        for row in rows:
-            live = await self._live_from_row(row)
-            self._live[live.id] = live
-            self._queue.append(live.id)
-            logger.info("continuing download %s of %s", live.id, live.model_id)
-
-    async def _live_from_row(self, row: DownloadJobRow) -> LiveJob:
-        """The job, queued, with its files' progress read from the disk."""
-        assert row.commit is not None
-        live = job_from_row(row)
-        repo = RepoCache(self.cache_dir, live.model_id)
-        on_disk = await asyncio.to_thread(
-            lambda: [(repo.bytes_on_disk(s.file), repo.has_blob(s.file)) for s in live.files]
-        )
-        for state, (done, complete) in zip(live.files, on_disk, strict=True):
-            state.bytes_done = done
-            state.status = FileStatus.COMPLETED if complete else FileStatus.PENDING
-        live.status = JobStatus.QUEUED
-        live.updated_at = time.time()
-        live.error = None
-        live.finished_at = None
-        return live
+        await self._intake.recover(busy=busy, limit=limit)
 
     # ----------------------------------------------------------------------------------------
     # Reading
@@ -272,88 +239,13 @@ class DownloadManager:
     ) -> tuple[DownloadJob, bool]:
         """Start a download, or return the job doing it; True when the model is complete.
         ``warning``: recorded on a new job (a model forced past its compatibility verdict)."""
-        parse_hub_id(request.model_id)
-        async with self._submit_locks.hold((request.model_id, request.revision)):
-            existing = await self._find_active(request.model_id, revision=request.revision)
-            if existing is not None:
-                return existing, False
-            plan = await self.planner.plan(
-                request.model_id, request.revision, request.allow_patterns, request.format
-            )
-            existing = await self._find_active(request.model_id, commit=plan.commit)
-            if existing is not None:
-                return existing, False
-            repo = RepoCache(self.cache_dir, plan.model_id)
-            if await asyncio.to_thread(repo.is_complete, plan.commit, plan.files):
-                await asyncio.to_thread(repo.write_ref, plan.revision, plan.commit)
-                return await self._completed(plan, warning), True
-            await self._preflight(repo, plan.files, exclude=None)
-            try:
-                live = await self._create(plan, warning)
-            except WriteConflictError:
-                # Another manager (or a request for another name of this revision) created
-                # the job for this commit a moment ago: that is the job.
-                existing = await self._find_active(request.model_id, commit=plan.commit)
-                if existing is None:
-                    raise
-                return existing, False
+        submitted = await self._intake.submit(request, warning)
+        live = submitted.queued
+        if live is None:
+            return submitted.job, submitted.complete
         self.events.publish(live.id, JobEvent(type="status", job=live.render()))
         self._kick()
         return live.render(), False
-
-    async def _find_active(
-        self, model_id: str, *, revision: str | None = None, commit: str | None = None
-    ) -> DownloadJob | None:
-        for live in list(self._live.values()):
-            if live.model_id == model_id and (
-                (revision is not None and live.revision == revision)
-                or (commit is not None and live.commit == commit)
-            ):
-                if live.status.active:
-                    return live.render()
-                await live.left.wait()  # its end is being saved: the row below tells
-        return await self.views.active_row_job(model_id, revision=revision, commit=commit)
-
-    async def _completed(self, plan: DownloadPlan, warning: ErrorBody | None) -> DownloadJob:
-        """The finished job for a model already in the cache: the last one, or a new record."""
-        async with session_scope(self._sessions) as session:
-            row, new = await queries.completed_job(session, plan, warning)
-            job = render_row(row)
-        if new:
-            await self._prune_history()
-        return job
-
-    async def _create(self, plan: DownloadPlan, warning: ErrorBody | None) -> LiveJob:
-        now = time.time()
-        row = queries.new_row(str(uuid.uuid4()), plan, JobStatus.QUEUED, now, warning)
-        async with session_scope(self._sessions) as session:
-            session.add(row)
-        live = await self._live_from_row(row)
-        live.updated_at = now
-        self._live[live.id] = live
-        self._queue.append(live.id)
-        return live
-
-    async def _preflight(
-        self, repo: RepoCache, files: Sequence[RemoteFile], *, exclude: str | None
-    ) -> None:
-        """Refuse (507) when the bytes still needed, plus the other active jobs' and the
-        reserve, do not fit in the free space of the cache's disk."""
-        needed = await asyncio.to_thread(lambda: sum(f.size - repo.bytes_on_disk(f) for f in files))
-        refusal = missing_space(
-            repo.repo_id,
-            needed=needed,
-            others=sum(
-                live.bytes_total - live.bytes_done
-                for live in self._live.values()
-                if live.id != exclude
-            ),
-            reserve=int(self.settings.disk_reserve_gb * GB),
-            available=(await asyncio.to_thread(self.disk_usage, self.cache_dir)).free,
-            cache_dir=self.cache_dir,
-        )
-        if refusal is not None:
-            raise refusal
 
     # ----------------------------------------------------------------------------------------
     # Running
@@ -361,6 +253,11 @@ class DownloadManager:
     def _update_gauges(self) -> None:
         self._metrics.downloads_active.set(len(self._running))
         self._metrics.downloads_queued.set(len(self._queue))
+
+    def _enqueue(self, live: LiveJob) -> None:
+        """Hold the job in memory, at the end of the queue."""
+        self._live[live.id] = live
+        self._queue.append(live.id)
 
     def _kick(self) -> None:
         """Start queued jobs while there are free slots."""
@@ -378,39 +275,18 @@ class DownloadManager:
         self._update_gauges()
 
     async def _run(self, live: LiveJob) -> None:
-        repo = RepoCache(self.cache_dir, live.model_id)
         commit = live.commit
         assert commit is not None  # a job is created with the commit its plan resolved
         try:
             if not await self.claims.claim(live.id):
                 await self._forget(live)  # another manager runs it
                 return
-            await self._preflight(repo, [f.file for f in live.files], exclude=live.id)
-            live.started_at = live.started_at or time.time()
-            await self._move(live, JobStatus.DOWNLOADING)
-            limit = asyncio.Semaphore(self.settings.max_files_per_download)
-
-            async def fetch(state: FileState) -> None:
-                async with limit:
-                    await self.engine.fetch(repo, commit, state)
-
-            todo = [f for f in live.files if f.status != FileStatus.COMPLETED]
-            async with asyncio.TaskGroup() as group:
-                for state in sorted(todo, key=lambda f: -f.file.size):
-                    group.create_task(fetch(state))
-            await self._move(live, JobStatus.VERIFYING)
-            files = [state.file for state in live.files]
-            await asyncio.to_thread(link_files, repo, commit, files, live.revision)
+            await self._runner.run(live, commit, self._move)
         except asyncio.CancelledError:
             # Pause, cancel or shutdown: the caller decides what becomes of the job.
             raise
         except Exception as exc:
-            error = first_error(exc)
-            for state in live.files:
-                if state.status in (FileStatus.DOWNLOADING, FileStatus.VERIFYING):
-                    state.status = FileStatus.PENDING
-            logger.warning("download %s of %s failed: %s", live.id, live.model_id, error)
-            await self._end(live, JobStatus.FAILED, error=error_body(error))
+            await self._end(live, JobStatus.FAILED, error=failure(live, exc))
         else:
             await self._end(live, JobStatus.COMPLETED)
         finally:
@@ -493,9 +369,7 @@ class DownloadManager:
             await asyncio.wait([task])
         live.task = None
         self._running.discard(live.id)
-        for state in live.files:
-            if state.status in (FileStatus.DOWNLOADING, FileStatus.VERIFYING):
-                state.status = FileStatus.PENDING
+        live.files_pending_again()
 
     async def pause(self, job_id: str) -> DownloadJob:
         async with self._job_locks.hold(job_id):
@@ -526,11 +400,7 @@ class DownloadManager:
                 row = await queries.job_row(session, job_id)
                 if plan_action(JobStatus(row.status), Action.RESUME) is None:
                     return render_row(row)
-            live = await self._live_from_row(row)
-            repo = RepoCache(self.cache_dir, live.model_id)
-            await self._preflight(repo, [f.file for f in live.files], exclude=None)
-            self._live[live.id] = live
-            self._queue.append(live.id)
+            live = await self._intake.resume(row)
             await self._save(live)
             self.events.publish(live.id, JobEvent(type="status", job=live.render()))
             self._kick()
@@ -544,52 +414,9 @@ class DownloadManager:
                 await self._stop_task(live)
                 if live.id not in self._live:  # it finished while stopping
                     return await self.get(job_id)
-                await self._discard_files(live.model_id, live.files, job_id)
+                await self._removal.discard_files(live)
                 return await self._end(live, JobStatus.CANCELLED)
-            current = await self.get(job_id)
-            if current.status.value in RUNNABLE:  # another manager runs it: paused, cancelled
-                current = await pause_elsewhere(
-                    current, self.views, self.claims, self.events, publish=False
-                )
-                if current.status != JobStatus.PAUSED:
-                    return current  # it finished meanwhile
-            async with session_scope(self._sessions) as session:
-                row = await queries.job_row(session, job_id)
-                status = JobStatus(row.status)
-                files = job_from_row(row).files
-                if status == JobStatus.PAUSED:
-                    check_move(status, JobStatus.CANCELLED)
-                    queries.mark_cancelled(row, time.time())
-                    job: DownloadJob | None = render_row(row)
-                else:
-                    await session.delete(row)
-                    job = None
-            if status == JobStatus.PAUSED:
-                await self._discard_files(row.model_id, files, job_id)
-                assert job is not None
-                self._metrics.downloads_finished.labels(JobStatus.CANCELLED.value).inc()
-                self.events.publish(job_id, JobEvent(type="status", job=job))
-                return job
-            if status == JobStatus.FAILED:
-                await self._discard_files(row.model_id, files, job_id)
-            self.events.publish(job_id, JobDeletedEvent(job_id=job_id))
-            return None
-
-    async def _discard_files(self, model_id: str, files: Sequence[FileState], job_id: str) -> None:
-        """Remove a stopped job's partials and its blobs that no snapshot links to (fetched
-        but never linked), except those another active job still needs."""
-        needed = {
-            state.file.etag
-            for live in self._live.values()
-            if live.id != job_id and live.model_id == model_id
-            for state in live.files
-        }
-        repo = RepoCache(self.cache_dir, model_id)
-        await asyncio.to_thread(repo.discard, [state.file for state in files], needed)
-        for state in files:
-            if state.file.etag not in needed:
-                state.bytes_done = 0
-                state.status = FileStatus.PENDING
+            return await self._removal.cancel_or_delete_row(await self.get(job_id))
 
     # ----------------------------------------------------------------------------------------
     # Sharing the database with other managers (``sharing.py`` calls these)

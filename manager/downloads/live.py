@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.downloads.engine import FileState
+from manager.downloads.file_state import FileState
 from manager.downloads.plan import RemoteFile
 from manager.downloads.schemas import DownloadJob, FileProgress, FileStatus, JobStatus
 from manager.downloads.tables import DownloadFileRow, DownloadJobRow
@@ -62,6 +62,12 @@ class LiveJob:
     @property
     def running(self) -> bool:
         return self.status in (JobStatus.DOWNLOADING, JobStatus.VERIFYING)
+
+    def files_pending_again(self) -> None:
+        """The files it was fetching or verifying when it stopped are pending again."""
+        for state in self.files:
+            if state.status in (FileStatus.DOWNLOADING, FileStatus.VERIFYING):
+                state.status = FileStatus.PENDING
 
     def row_values(
         self,

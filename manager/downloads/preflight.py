@@ -3,17 +3,24 @@
 :func:`missing_space` is pure: the bytes still to fetch, what the other active downloads still
 need, the reserve and the free space in, a 507 ``INSUFFICIENT_STORAGE`` (with the figures and
 the steps that make room) or None out. :func:`disk_usage` reads the free space of the disk a
-folder is on, or will be on once it exists.
+folder is on, or will be on once it exists. :class:`SpaceCheck` makes the check for one job:
+it reads what is already on disk and the free space (in threads), and counts what the other
+jobs in this manager's memory still need.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from manager.downloads.cache import RepoCache
+from manager.downloads.live import LiveJob
+from manager.downloads.plan import RemoteFile
 from manager.errors import InsufficientStorageError
+from manager.settings import ManagerSettings
 
 GB = 10**9
 
@@ -80,3 +87,35 @@ def missing_space(
             "larger disk.",
         ],
     )
+
+
+class SpaceCheck:
+    """The check of one job against the cache's disk (see the module docstring)."""
+
+    def __init__(
+        self, settings: ManagerSettings, live: Mapping[str, LiveJob], disk_usage: DiskUsageFn
+    ) -> None:
+        self.settings = settings
+        self._live = live
+        self._disk_usage = disk_usage
+
+    async def __call__(
+        self, repo: RepoCache, files: Sequence[RemoteFile], *, exclude: str | None
+    ) -> None:
+        """Refuse (507) when the bytes still needed, plus the other active jobs' (all but
+        ``exclude``) and the reserve, do not fit in the free space of the cache's disk."""
+        needed = await asyncio.to_thread(lambda: sum(f.size - repo.bytes_on_disk(f) for f in files))
+        refusal = missing_space(
+            repo.repo_id,
+            needed=needed,
+            others=sum(
+                live.bytes_total - live.bytes_done
+                for live in self._live.values()
+                if live.id != exclude
+            ),
+            reserve=int(self.settings.disk_reserve_gb * GB),
+            available=(await asyncio.to_thread(self._disk_usage, repo.cache_dir)).free,
+            cache_dir=repo.cache_dir,
+        )
+        if refusal is not None:
+            raise refusal

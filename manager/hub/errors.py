@@ -1,7 +1,7 @@
 """Every Hub failure, mapped once to the manager's tree.
 
 The Hub API calls (:mod:`manager.hub.client`, through huggingface_hub's ``hf_raise_for_status``)
-and the byte transfers (:mod:`manager.downloads.engine`, plain httpx) both end here: the first
+and the byte transfers (:mod:`manager.downloads.transfer`, plain httpx) both end here: the first
 with an exception (:func:`hub_error`), the second with a status and headers
 (:func:`status_error`). Both reach :func:`_from_status`, so a status means the same thing
 wherever it was answered:

@@ -13,6 +13,10 @@ under the repo's own cache folder; other repos holding the same commit are
 named in the answer and left as they are. An imported
 folder is removed with ``shutil.rmtree``, which never follows symlinks; files hard-linked
 from elsewhere stay where they came from. Both steps are blocking: run them in a thread.
+
+``refuse_while_downloading`` is the check against the download jobs, and ``delete_result``
+the answer (what was removed, or would be on a dry run, and what stays); the order of the
+whole delete (checks, unload, remove, forget) is ``Library.delete``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 from huggingface_hub import CachedRepoInfo, DeleteCacheStrategy, HFCacheInfo, scan_cache_dir
 
-from manager.errors import ModelNotFoundError
+from manager.errors import ConflictError, ModelNotFoundError
 from manager.library.paths import (
     LOCAL_PREFIX,
     escaping_symlinks,
@@ -34,6 +38,7 @@ from manager.library.paths import (
     validate_local_name,
     validate_model_id,
 )
+from manager.library.schemas import DeleteResult
 from shared_schemas.hf_cache import repo_dir
 
 
@@ -172,3 +177,29 @@ def execute_delete(plan: DeletePlan) -> None:
         plan.target.unlink()
     else:
         shutil.rmtree(plan.target)
+
+
+def refuse_while_downloading(model_id: str, owned: set[str] | None) -> None:
+    """409 ``download_in_progress`` while a download job owns the model's files."""
+    if owned is not None and model_id in owned:
+        raise ConflictError(
+            f"a download of '{model_id}' is in progress",
+            code="download_in_progress",
+            resolution_steps=["Cancel the download first (DELETE /api/downloads/{id})."],
+        )
+
+
+def delete_result(
+    plan: DeletePlan, kept: list[str], *, unloaded: bool | None, dry_run: bool
+) -> DeleteResult:
+    """The answer to a delete: what was removed (on a dry run: what would be), what stays."""
+    return DeleteResult(
+        id=plan.model_id,
+        dry_run=dry_run,
+        unloaded=unloaded,
+        freed_bytes=plan.freed_bytes,
+        removed_revisions=list(plan.revisions),
+        removed_paths=plan.removed_paths,
+        kept_repos=list(plan.kept_repos),
+        kept_paths=kept,
+    )

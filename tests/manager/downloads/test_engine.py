@@ -15,7 +15,9 @@ from typing import IO, Any
 import pytest
 
 from manager.downloads.cache import RepoCache
-from manager.downloads.engine import DownloadEngine, FileState, open_for_append
+from manager.downloads.engine import DownloadEngine
+from manager.downloads.file_state import FileState
+from manager.downloads.partial import open_for_append
 from manager.downloads.plan import DownloadPlan, HubPlanner, RemoteFile
 from manager.errors import (
     HubAccessDeniedError,

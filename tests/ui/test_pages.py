@@ -96,6 +96,9 @@ def test_pages_import_pool_cleanup(
     page.get_by_label("Filter").fill("ui-import")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**q=ui-import*")
+    # The address changes before the page renders again (the previous render is still
+    # marked ready for a moment): wait for the filtered list itself.
+    page.locator(f'table.library tbody tr[data-model="{IMPORTED}"]').wait_for()
     w.wait_ready("library")
     assert page.locator("table.library tbody tr").count() == 1
 

@@ -32,6 +32,7 @@ from manager.downloads.cache import RepoCache
 from manager.downloads.file_state import FileState
 from manager.downloads.locks import KeyedLocks
 from manager.downloads.partial import Opener, PartialFile, open_for_append, write_error
+from manager.downloads.plan import RemoteFile
 from manager.downloads.schemas import FileStatus
 from manager.downloads.transfer import Transfer
 from manager.errors import HubResponseError
@@ -116,6 +117,19 @@ class DownloadEngine:
             await asyncio.wait([future])
             raise
 
+    async def _open_partial(self, path: Path, file: RemoteFile) -> PartialFile:
+        """Open the partial file in the I/O pool. Cancelled while it opens, the open still
+        finishes (``_io``): close what it opened, or the file would be left open."""
+        future = self._submit(PartialFile, path, file, self.opener)
+        try:
+            partial: PartialFile = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            if not future.cancelled() and future.exception() is None:
+                future.result().close()
+            raise
+        return partial
+
     async def fetch(self, repo: RepoCache, commit: str, state: FileState) -> None:
         """Make ``blobs/<etag>`` exist, verified. Raises ManagerError subclasses."""
         file = state.file
@@ -144,7 +158,7 @@ class DownloadEngine:
         file = state.file
         path = repo.partial(file)
         try:
-            partial: PartialFile = await self._io(PartialFile, path, file, self.opener)
+            partial = await self._open_partial(path, file)
         except OSError as exc:
             raise write_error(exc, file, repo.repo_id) from exc
         try:

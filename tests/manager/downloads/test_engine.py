@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -340,3 +341,36 @@ async def test_cancel_stops_the_transfer_and_closes_the_file(hub: FakeHub, make_
             break
         await asyncio.sleep(0.01)
     assert hub.stats.file("eng/cancel", WEIGHTS).disconnects == 1
+
+
+async def test_a_cancel_while_the_partial_file_opens_closes_it(
+    hub: FakeHub, make_setup: Any
+) -> None:
+    """Regression: cancelling a download (a manager shutting down) while its partial file was
+    being opened in the I/O thread left the file open: the open finished, its result was
+    dropped, and the garbage collector reported ``ResourceWarning: unclosed file
+    <...blobs/<etag>.incomplete>`` (pytest -W error failed an unrelated test with it).
+    Reproduction: an opener that blocks until the fetch task is cancelled."""
+    add_weights(hub, "eng/open-cancel", seed=13)
+    async with make_setup("eng/open-cancel") as s:
+        opening = threading.Event()
+        release = threading.Event()
+        opened: list[IO[bytes]] = []
+
+        def opener(path: Path) -> IO[bytes]:
+            opening.set()
+            release.wait(10)
+            fh = open_for_append(path)
+            opened.append(fh)
+            return fh
+
+        s.engine.opener = opener
+        task = asyncio.create_task(s.engine.fetch(s.repo, s.plan.commit, FileState(s.file())))
+        assert await asyncio.to_thread(opening.wait, 10)
+        task.cancel()
+        await asyncio.sleep(0.05)  # the cancellation reaches the task while the open runs
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(opened) == 1
+        assert opened[0].closed

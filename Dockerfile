@@ -7,6 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0-pt
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY shared_schemas ./shared_schemas
+COPY service_kit ./service_kit
 COPY manager ./manager
 COPY inference_server ./inference_server
 COPY modelyard ./modelyard

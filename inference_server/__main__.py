@@ -8,9 +8,9 @@ import sys
 from inference_server.cpu_blas import CpuBlasError, activate
 from inference_server.distributed import DistributedSetupError, Ranks, join
 from inference_server.settings import InferenceSettings
+from service_kit.serving import exit_with, serve, settings_or_exit
+from service_kit.settings_help import handle_arguments
 from shared_schemas.errors import ErrorSource
-from shared_schemas.serving import exit_with, serve, settings_or_exit
-from shared_schemas.settings_help import handle_arguments
 
 SERVICE: ErrorSource = "inference_server"
 USAGE = "python -m inference_server [--help]"

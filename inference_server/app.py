@@ -17,29 +17,30 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from inference_server.anthropic.routes import router as anthropic_router
 from inference_server.capabilities import router as capabilities_router
+from inference_server.catalog import router as catalog_router
 from inference_server.cpu_blas import activate as activate_cpu_blas
 from inference_server.distributed import Ranks, join
 from inference_server.embeddings.routes import router as embeddings_router
 from inference_server.embeddings.service import EmbeddingService
 from inference_server.generation.routes import router as generation_router
 from inference_server.generation.service import GenerationService
-from inference_server.generation.watchdog import watch_group
-from inference_server.generation.worker import MLXWorker
 from inference_server.health import router as health_router
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.routes import router as pool_router
 from inference_server.responses.routes import router as responses_router
+from inference_server.runtime.watchdog import watch_group
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
-from shared_schemas.anthropic_errors import AnthropicErrorShape
-from shared_schemas.host_origin import (
+from service_kit.anthropic_errors import AnthropicErrorShape
+from service_kit.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
     HostPolicy,
     OriginPolicy,
 )
-from shared_schemas.observability import RequestContextMiddleware
-from shared_schemas.service_errors import (
+from service_kit.observability import RequestContextMiddleware
+from service_kit.service_errors import (
     BearerAuthMiddleware,
     BodyLimitMiddleware,
     JSONContentTypeMiddleware,
@@ -144,6 +145,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     app.include_router(anthropic_router)
     app.include_router(responses_router)
     app.include_router(pool_router)
+    app.include_router(catalog_router)
     app.include_router(capabilities_router)
     return app
 

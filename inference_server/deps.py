@@ -8,11 +8,11 @@ from fastapi import Depends, Path, Request
 
 from inference_server.embeddings.service import EmbeddingService
 from inference_server.generation.service import GenerationService
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.resolve import validate_model_id
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
+from shared_schemas.model_ids import MODEL_ID_PATTERN
 
 
 async def _settings(request: Request) -> InferenceSettings:
@@ -46,11 +46,7 @@ async def _model_id(
         Path(
             description="'org/name' (Hugging Face cache) or 'local/<name>' (models directories).",
             # Declared for clients and fuzzers; checked by validate_model_id (400 invalid_model_id).
-            json_schema_extra={
-                "minLength": 1,
-                "maxLength": MAX_MODEL_ID_LENGTH,
-                "pattern": MODEL_ID_PATTERN,
-            },
+            json_schema_extra={"pattern": MODEL_ID_PATTERN},  # it bounds the length too
         ),
     ],
 ) -> str:

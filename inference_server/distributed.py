@@ -25,7 +25,7 @@ pool and the scheduler; the other ranks serve nothing and follow it:
   itself stops the remaining ranks when one exits, so a supervisor restarts the whole group).
   A collective operation does not always notice a dead peer: the ring backend can wait
   forever for bytes from a socket whose other end is gone. So rank 0 does not rely on it.
-  ``generation/watchdog.py`` watches from the event loop: the ring's TCP links of this
+  ``runtime/watchdog.py`` watches from the event loop: the ring's TCP links of this
   process (``Ranks.lost_link``: a link whose peer closed it means that rank's process
   exited, the common case, seen within a second), and the worker's progress (a batch step
   or a collective operation that has not returned within

@@ -1,4 +1,4 @@
-"""The inference server's exception tree; ``shared_schemas.service_errors`` maps it to the envelope.
+"""The inference server's exception tree; ``service_kit.service_errors`` maps it to the envelope.
 
     InferenceError (500 server_error)
      ├── BadRequestError (400 invalid_request_error)
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from service_kit.service_errors import ServiceError
 from shared_schemas.errors import ErrorSource
-from shared_schemas.service_errors import ServiceError
 
 
 class InferenceError(ServiceError):

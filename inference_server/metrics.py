@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared_schemas.observability import RequestMetrics
+from service_kit.observability import RequestMetrics
 
 PREFIX = "modelyard_inference"
 

@@ -10,8 +10,8 @@ import psutil
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service_kit.host_origin import parse_allowed_hosts, wildcard_needs_token
 from shared_schemas import storage
-from shared_schemas.host_origin import parse_allowed_hosts, wildcard_needs_token
 
 DEFAULT_MEMORY_SHARE = 0.6
 

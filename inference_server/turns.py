@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from inference_server.errors import InferenceError, ModelLoadError
-from inference_server.generation.events import Delta, Done, Failed
 from inference_server.generation.service import Generation
 from inference_server.generation.tools import ScanOutput
+from inference_server.runtime.events import Delta, Done, Failed
 
 EndReason = Literal["stop", "length", "tool_calls", "stop_sequence"]
 

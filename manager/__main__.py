@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from manager.settings import ManagerSettings
-from shared_schemas.serving import serve, settings_or_exit
-from shared_schemas.settings_help import handle_arguments
+from service_kit.serving import serve, settings_or_exit
+from service_kit.settings_help import handle_arguments
 
 USAGE = "python -m manager [--help]"
 SUMMARY = (

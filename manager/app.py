@@ -42,15 +42,15 @@ from manager.responses.routes import router as responses_router
 from manager.settings import ManagerSettings
 from manager.system.routes import router as system_router
 from manager.web.ui import mount_ui
-from shared_schemas.anthropic_errors import AnthropicErrorShape
-from shared_schemas.host_origin import (
+from service_kit.anthropic_errors import AnthropicErrorShape
+from service_kit.host_origin import (
     LOCAL_ORIGIN_REGEX,
     HostOriginMiddleware,
     HostPolicy,
     OriginPolicy,
 )
-from shared_schemas.observability import RequestContextMiddleware
-from shared_schemas.service_errors import (
+from service_kit.observability import RequestContextMiddleware
+from service_kit.service_errors import (
     BearerAuthMiddleware,
     BodyLimitMiddleware,
     JSONContentTypeMiddleware,

@@ -1,4 +1,4 @@
-"""The manager's exception tree; ``shared_schemas.service_errors`` maps it to the envelope.
+"""The manager's exception tree; ``service_kit.service_errors`` maps it to the envelope.
 
     ManagerError (500 server_error)
      ├── BadRequestError (400 invalid_request)
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from service_kit.service_errors import ServiceError
 from shared_schemas.errors import ErrorSource
-from shared_schemas.service_errors import ServiceError
 
 
 class ManagerError(ServiceError):
@@ -98,6 +98,7 @@ class HubResponseError(UpstreamError):
 
 class HubUnavailableError(ServiceUnavailableError):
     src = "hub"
+    retry_after_s: float | None = None  # the wait the Hub asked for, when it said
 
 
 class ModelNotFoundError(NotFoundError):

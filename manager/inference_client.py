@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from manager.errors import ServiceUnavailableError, UpstreamError
 from manager.settings import ManagerSettings
+from service_kit.service_errors import ServiceError
 from shared_schemas.capabilities import InferenceCapabilities
 from shared_schemas.openai import ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
-from shared_schemas.service_errors import ServiceError
 
 ADMIN_TIMEOUT_S = 10.0
 CAPABILITIES_TIMEOUT_S = 5.0

@@ -27,9 +27,9 @@ from pathlib import Path
 from types import TracebackType
 
 from manager.inference_client import InferenceClient
+from manager.library.schemas import ModelSource
+from service_kit.service_errors import ServiceError
 from shared_schemas.capabilities import InferenceCapabilities
-from shared_schemas.library import ModelSource
-from shared_schemas.service_errors import ServiceError
 from shared_schemas.storage import MISMATCH_ADVICE, FolderMismatch, folder_mismatches
 
 logger = logging.getLogger(__name__)

@@ -10,13 +10,13 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from manager.fleet.hosts import HostConfig, parse_hosts, parse_placement
-from shared_schemas import storage
-from shared_schemas.host_origin import (
+from service_kit.host_origin import (
     LOCAL_ORIGIN_REGEX,
     is_loopback,
     parse_allowed_hosts,
     wildcard_needs_token,
 )
+from shared_schemas import storage
 
 __all__ = ["LOCAL_ORIGIN_REGEX", "ManagerSettings", "is_loopback"]
 

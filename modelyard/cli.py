@@ -450,7 +450,7 @@ def serve_command(
 
 
 def _serve_logging() -> None:
-    from shared_schemas.observability import configure_logging
+    from service_kit.observability import configure_logging
 
     configure_logging("serve", "INFO", os.environ.get("MODEL_MANAGER_LOG_FORMAT", "auto"))
 

@@ -155,7 +155,9 @@ def _job_of(payload: dict[str, Any], job_id: str) -> dict[str, Any] | None:
     return None
 
 
-def follow(client: ManagerClient, job: dict[str, Any], on_update: Callable[[dict], None]) -> dict:
+def follow(
+    client: ManagerClient, job: dict[str, Any], on_update: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     """Feed every state of the job to ``on_update`` until it is finished or paused."""
     on_update(job)
     if job["status"] in FINISHED:

@@ -54,7 +54,7 @@ PR_SET_PDEATHSIG = 1
 
 def restart_delay(failures: int) -> float:
     """Back-off before the ``failures``-th restart in a row (1-based)."""
-    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, failures - 1))
+    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1))
 
 
 def read_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:

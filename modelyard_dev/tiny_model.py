@@ -15,7 +15,7 @@ A model is a plain Hugging Face folder that mlx-lm loads through its normal path
 
 Everything is deterministic: ``model_files(shape, seed)`` returns the same bytes every time,
 so a fake Hub can serve exactly what ``write_model`` writes. ``install_in_cache`` puts a model
-into the standard Hugging Face hub cache layout (``models--org--name/{blobs,snapshots,refs}``)
+into the standard Hugging Face hub cache layout (:mod:`shared_schemas.hf_cache`)
 so that ``huggingface_hub.scan_cache_dir`` and ``mlx_lm.load("org/name")`` see it offline.
 
 The weights are random, so the text a model writes is gibberish made of English sub-words.
@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 from safetensors.numpy import save as save_safetensors
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from shared_schemas.hf_cache import blob_path, blobs_dir, ref_path, repo_dir, snapshot_path
 
 # --------------------------------------------------------------------------------------------
 # Shapes
@@ -555,7 +557,9 @@ def tensor_specs(shape: ModelShape, model_type: str = "llama") -> list[TensorSpe
     return specs
 
 
-def model_config(shape: ModelShape, *, dtype: str = "float16", model_type: str = "llama") -> dict:
+def model_config(
+    shape: ModelShape, *, dtype: str = "float16", model_type: str = "llama"
+) -> dict[str, Any]:
     """The ``config.json`` of a model of this shape."""
     if model_type not in _ARCHITECTURES:
         raise ValueError(
@@ -712,8 +716,8 @@ def commit_hash(files: Mapping[str, bytes]) -> str:
 
 
 def repo_folder_name(repo_id: str) -> str:
-    """``org/name`` -> ``models--org--name``."""
-    return "models--" + repo_id.replace("/", "--")
+    """The repo's folder in the hub cache (the layout of :mod:`shared_schemas.hf_cache`)."""
+    return repo_dir(Path(), repo_id).name
 
 
 def install_files_in_cache(
@@ -724,12 +728,12 @@ def install_files_in_cache(
     Blobs are written first, then the snapshot's relative symlinks, then ``refs/<revision>``
     (skipped when ``revision`` is itself a commit id).
     """
-    repo = Path(cache_dir) / repo_folder_name(repo_id)
+    repo = repo_dir(Path(cache_dir), repo_id)
     commit = revision if _is_commit(revision) else commit_hash(files)
-    snapshot = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snapshot = snapshot_path(repo, commit)
+    blobs_dir(repo).mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        blob = repo / "blobs" / blob_id(name, data)
+        blob = blob_path(repo, blob_id(name, data))
         if not blob.exists():
             _write_atomic(blob, data)
         link = snapshot / name
@@ -738,7 +742,7 @@ def install_files_in_cache(
             link.unlink()
         link.symlink_to(os.path.relpath(blob, link.parent))
     if not _is_commit(revision):
-        _write_atomic(repo / "refs" / revision, commit.encode())
+        _write_atomic(ref_path(repo, revision), commit.encode())
     return snapshot
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
+from shared_schemas.model_ids import ModelIdStr
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_STOP_SEQUENCES = 16
@@ -174,7 +174,7 @@ class OutputConfig(_Strict):
 class PromptRequest(_Strict):
     """What a prompt is made of: shared by messages and token counting."""
 
-    model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
+    model: ModelIdStr
     messages: list[MessageParam] = Field(min_length=1)
     system: str | list[TextBlockParam] | None = None
     thinking: ThinkingDisabled | None = Field(

@@ -1,6 +1,6 @@
 """What a model is, read from its ``config.json``: family, shape, quantization, modality.
 
-Built by ``manager.hub.characteristics.extract_characteristics``; every field may be unknown.
+Built by ``manager.characteristics.extract_characteristics``; every field may be unknown.
 The context window is written under two names with one value: ``context_length`` and
 ``max_position_embeddings`` (the name frontends built on mlx-manager's characteristics read).
 """

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN, _Request
+from shared_schemas.model_ids import ModelIdStr
+from shared_schemas.openai import _Request
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on the items of one request
 
@@ -25,9 +26,7 @@ class EmbeddingRequest(_Request):
         f"(at most {MAX_EMBEDDING_INPUTS} items). Token ids are used as given: no special "
         "tokens are added."
     )
-    model: str | None = Field(
-        default=None, min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN
-    )
+    model: ModelIdStr | None = None
     dimensions: int | None = Field(
         default=None,
         ge=1,

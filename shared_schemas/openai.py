@@ -27,16 +27,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared_schemas.content import ImageURL, ImageURLContentPart
+from shared_schemas.model_ids import ModelIdStr
 
 MAX_STOP_SEQUENCES = 4
-MAX_MODEL_ID_LENGTH = 256
 MAX_TOOLS = 128
 LOGIT_BIAS_LIMIT = 100.0
-# A model id: a Hub repo id ``org/name``, ``local/<name>``, or a bare name. Each part starts
-# with a letter or digit and never holds two dots in a row, so no id can climb out of a folder.
-# (No look-arounds: the same pattern runs in Python, in pydantic's Rust engine and in JSON Schema.)
-_ID_PART = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?"
-MODEL_ID_PATTERN = rf"^{_ID_PART}(?:/{_ID_PART})?$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 # Request fields accepted and ignored, with why ignoring them cannot change the answer.
@@ -280,9 +275,7 @@ LogitBias = Annotated[
 class _SamplingFields(_Request):
     """Fields shared by chat and legacy completions."""
 
-    model: str | None = Field(
-        default=None, min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN
-    )
+    model: ModelIdStr | None = None
     frequency_penalty: float | None = Field(
         default=None,
         ge=-2.0,

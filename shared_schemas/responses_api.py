@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
+from shared_schemas.model_ids import ModelIdStr
 
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_TOOLS = 128
@@ -164,7 +164,7 @@ class TextConfig(_Strict):
 
 
 class ResponsesRequest(_Strict):
-    model: str = Field(min_length=1, max_length=MAX_MODEL_ID_LENGTH, pattern=MODEL_ID_PATTERN)
+    model: ModelIdStr
     input: str | Annotated[list[InputItem], Field(min_length=1)]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)

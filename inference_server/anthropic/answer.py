@@ -17,9 +17,9 @@ from inference_server.chat_bridge import chat_request
 from inference_server.errors import InferenceError
 from inference_server.generation.service import Generation, GenerationService
 from inference_server.turns import collect_turn, turn_events
+from service_kit.anthropic_errors import anthropic_error, error_event
+from service_kit.observability import current_request_id
 from shared_schemas.anthropic import CountTokensRequest, Message, MessagesRequest
-from shared_schemas.anthropic_errors import anthropic_error, error_event
-from shared_schemas.observability import current_request_id
 from shared_schemas.openai import ChatCompletionRequest
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from fastapi.responses import Response, StreamingResponse
 from inference_server.anthropic import answer
 from inference_server.deps import GenerationDep, SettingsDep
 from inference_server.generation.service import unless_disconnected
+from service_kit.sse import SSE_CONTENT
 from shared_schemas.anthropic import (
     CountTokensRequest,
     CountTokensResponse,
@@ -15,7 +16,6 @@ from shared_schemas.anthropic import (
     Message,
     MessagesRequest,
 )
-from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(tags=["anthropic"])
 

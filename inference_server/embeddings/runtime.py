@@ -98,7 +98,7 @@ def load_embedding_runtime(
     """Load an embedding model on the worker; returns it and the memory it took."""
     import mlx.core as mx
 
-    from inference_server.generation.worker import _compute_dtype
+    from inference_server.runtime.models import compute_dtype
 
     config = json.loads((path / "config.json").read_text())
     spec = read_spec(model_id, path, config)
@@ -131,6 +131,6 @@ def load_embedding_runtime(
         spec=spec,
         vocab_size=vocab if isinstance(vocab, int) else tokenizer.get_vocab_size(),
         pad_id=_pad_id(config),
-        compute_dtype=_compute_dtype(model),
+        compute_dtype=compute_dtype(model),
     )
     return runtime, used

@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from inference_server.embeddings.runtime import EmbeddingRuntime
 from inference_server.errors import BadRequestError, ContextLengthExceededError
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from shared_schemas.embeddings import (
     Embedding,

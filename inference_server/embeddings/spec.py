@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from inference_server.errors import ModelNotLoadableError
 from inference_server.pool.kinds import is_encoder, normalized_type
+from shared_schemas.model_config import context_length
 
 # sentence-transformers' pooling flags, in the order it concatenates their outputs.
 POOLING_FLAGS = (
@@ -123,8 +124,8 @@ def _max_tokens(path: Path, config: dict[str, Any], model_id: str) -> int | None
         length = value.get("max_seq_length") if isinstance(value, dict) else None
         if isinstance(length, int) and length > 0:
             return length
-    positions = config.get("max_position_embeddings")
-    if not isinstance(positions, int) or positions <= 0:
+    positions = context_length(config)
+    if positions is None:
         return None
     if normalized_type(config) in _ROBERTA_LIKE:
         positions -= int(config.get("pad_token_id") or 1) + 1

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from inference_server.errors import InferenceError, ModelLoadError
-from inference_server.generation.events import Delta, Done, Failed
 from inference_server.generation.service import Generation
 from inference_server.generation.tools import CallPart, ScanOutput
+from inference_server.runtime.events import Delta, Done, Failed
 from shared_schemas.openai import (
     AssistantMessage,
     ChatChoice,

@@ -12,6 +12,7 @@ from inference_server.generation.formatting import (
     stream_frames,
 )
 from inference_server.generation.service import unless_disconnected
+from service_kit.sse import SSE_CONTENT
 from shared_schemas.errors import error_responses
 from shared_schemas.openai import (
     ChatCompletionRequest,
@@ -19,7 +20,6 @@ from shared_schemas.openai import (
     CompletionRequest,
     CompletionResponse,
 )
-from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(tags=["openai"])
 

@@ -39,19 +39,20 @@ from inference_server.generation.constraints import (
     check_request,
     plan_output,
 )
-from inference_server.generation.events import Delta, Done, Event, Failed, Job, Progress
-from inference_server.generation.sampling import SamplingParams
 from inference_server.generation.tools import (
     ToolCallScanner,
     ToolFormat,
     template_messages,
     tool_format,
 )
-from inference_server.generation.worker import MLXWorker, Runtime
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
 from inference_server.pool.slot import Slot
+from inference_server.runtime.events import Delta, Done, Event, Failed, Job, Progress
+from inference_server.runtime.models import Runtime
+from inference_server.runtime.sampling import SamplingParams
+from inference_server.runtime.worker import MLXWorker
 from inference_server.settings import InferenceSettings
 from inference_server.vision.images import image_limits, load_images
 from inference_server.vision.runtime import chat_messages, prepare_images, render_prompt

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from inference_server.errors import ModelNotLoadableError
-from inference_server.generation.worker import MLXWorker, Runtime
 from inference_server.pool.kinds import ModelKind
+from inference_server.runtime.models import Runtime
+from inference_server.runtime.worker import MLXWorker
 
 
 def load(

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from inference_server.cpu_blas import CpuBlas
 from inference_server.errors import InferenceError, ModelLoadError, PoolBusyError
-from inference_server.generation.worker import MLXWorker, on_cpu_backend
 from inference_server.metrics import InferenceMetrics
 from inference_server.pool import loaders
 from inference_server.pool.eviction import SlotView, choose_victims, expired
@@ -25,6 +24,8 @@ from inference_server.pool.kinds import ModelKind
 from inference_server.pool.precision import estimated_bytes, upcast_to_float32
 from inference_server.pool.resolve import ResolvedModel, resolve_model
 from inference_server.pool.slot import Slot
+from inference_server.runtime.models import on_cpu_backend
+from inference_server.runtime.worker import MLXWorker
 from shared_schemas.pool import PoolStatus, SlotState
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ import functools
 import importlib.util
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,16 @@ from inference_server.pool.kinds import (
     normalized_type,
     vision_model_types,
 )
-from shared_schemas.openai import MAX_MODEL_ID_LENGTH, MODEL_ID_PATTERN
+from shared_schemas.hf_cache import current_snapshot, is_inside, repo_dir
+from shared_schemas.model_config import context_length
+from shared_schemas.model_ids import (
+    LOCAL_PREFIX,
+    InvalidModelId,
+    ModelId,
+    is_cache_folder_name,
+    is_local_name,
+)
 
-LOCAL_PREFIX = "local/"
-MAX_ID_LENGTH = MAX_MODEL_ID_LENGTH
-_ID_RE = re.compile(MODEL_ID_PATTERN)
-_COMMIT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
@@ -147,52 +150,20 @@ class ResolvedModel:
 
     @property
     def context_length(self) -> int | None:
-        for source in (self.config, self.config.get("text_config") or {}):
-            for key in ("max_position_embeddings", "max_sequence_length", "seq_length"):
-                value = source.get(key) if isinstance(source, dict) else None
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                    return value
-        return None
+        return context_length(self.config)
 
 
 def validate_model_id(model_id: str) -> str:
-    if not model_id or len(model_id) > MAX_ID_LENGTH:
+    """``model_id`` when the shared grammar accepts it, else 400 ``invalid_model_id``."""
+    try:
+        ModelId.parse(model_id)
+    except InvalidModelId as exc:
         raise BadRequestError(
-            f"model id must be 1 to {MAX_ID_LENGTH} characters",
+            f"{exc}; expected 'org/name' or 'local/<name>'",
             code="invalid_model_id",
             param="model",
-        )
-    if not _ID_RE.match(model_id):
-        raise BadRequestError(
-            f"invalid model id {model_id[:80]!r}: expected 'org/name' or 'local/name'",
-            code="invalid_model_id",
-            param="model",
-        )
+        ) from None
     return model_id
-
-
-def _cache_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
-    try:
-        return _find_snapshot(cache_dir, repo_id)
-    except OSError:  # e.g. a name longer than the file system allows: not on disk
-        return None
-
-
-def _find_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
-    repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
-    ref = repo_dir / "refs" / "main"
-    try:
-        commit = ref.read_text().strip()
-    except OSError:
-        snapshots = repo_dir / "snapshots"
-        if not snapshots.is_dir():
-            return None
-        candidates = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-        return candidates[0] if candidates else None
-    if not _COMMIT_RE.match(commit) or ".." in commit:
-        return None  # a ref that is not a commit name must not lead anywhere else
-    snapshot = repo_dir / "snapshots" / commit
-    return snapshot if snapshot.is_dir() else None
 
 
 def _is_dir(path: Path) -> bool:
@@ -200,14 +171,6 @@ def _is_dir(path: Path) -> bool:
         return path.is_dir()
     except OSError:
         return False
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except (ValueError, OSError, RuntimeError):  # outside, unreadable, or a symlink loop
-        return False
-    return True
 
 
 def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> Path | None:
@@ -218,7 +181,7 @@ def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> 
             candidate = root / name
             if not _is_dir(candidate):
                 continue
-            if not _inside(candidate, root):
+            if not is_inside(candidate, root):
                 raise BadRequestError(
                     f"{model_id}: the model folder leads outside the models directories",
                     code="path_outside_roots",
@@ -227,7 +190,7 @@ def find_model_path(model_id: str, cache_dir: Path, models_dirs: list[Path]) -> 
                 )
             return candidate
         return None
-    return _cache_snapshot(cache_dir, model_id)
+    return current_snapshot(repo_dir(cache_dir, model_id))
 
 
 def model_type_supported(model_type: str) -> bool:
@@ -313,22 +276,19 @@ def list_local_model_ids(cache_dir: Path, models_dirs: list[Path]) -> list[str]:
     ids: list[str] = []
     if cache_dir.is_dir():
         for entry in sorted(os.listdir(cache_dir)):
-            if not entry.startswith("models--"):
+            parsed = ModelId.from_folder_name(entry) if is_cache_folder_name(entry) else None
+            if parsed is None:
                 continue
-            repo_id = entry[len("models--") :].replace("--", "/", 1)
-            if not _ID_RE.match(repo_id):
-                continue
-            snapshot = _cache_snapshot(cache_dir, repo_id)
+            snapshot = current_snapshot(cache_dir / entry)
             if snapshot is not None and (snapshot / "config.json").is_file():
-                ids.append(repo_id)
+                ids.append(str(parsed))
     for root in models_dirs:
         if not root.is_dir():
             continue
         for entry in sorted(os.listdir(root)):
             folder = root / entry
-            model_id = LOCAL_PREFIX + entry
-            if not _ID_RE.match(model_id) or not _inside(folder, root):
+            if not is_local_name(entry) or not is_inside(folder, root):
                 continue  # a name no request could ask for, or a link out of the root
             if (folder / "config.json").is_file():
-                ids.append(model_id)
+                ids.append(LOCAL_PREFIX + entry)
     return ids

@@ -1,17 +1,14 @@
-"""Admin API for the pool and the OpenAI model list."""
+"""Admin API for the pool: its status, load, unload (the OpenAI model list is
+``inference_server/catalog.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Body
 
-from inference_server.deps import ModelIdPath, PoolDep, SettingsDep
-from inference_server.errors import ModelNotFoundError
-from inference_server.pool.catalog import list_models
+from inference_server.deps import ModelIdPath, PoolDep
 from shared_schemas.errors import error_responses
-from shared_schemas.openai import ModelCard, ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, UnloadResult
 
 router = APIRouter()
@@ -49,21 +46,3 @@ async def load_model(
 )
 async def unload_model(model_id: ModelIdPath, pool: PoolDep) -> UnloadResult:
     return UnloadResult(id=model_id, unloaded=await pool.unload(model_id))
-
-
-@router.get("/v1/models", response_model=ModelList, tags=["openai"], responses=error_responses(401))
-async def models(pool: PoolDep, settings: SettingsDep) -> ModelList:
-    return ModelList(data=await asyncio.to_thread(list_models, pool.status().slots, settings))
-
-
-@router.get(
-    "/v1/models/{model_id:path}",
-    response_model=ModelCard,
-    tags=["openai"],
-    responses=error_responses(400, 401, 404),
-)
-async def model(model_id: ModelIdPath, pool: PoolDep, settings: SettingsDep) -> ModelCard:
-    for card in await asyncio.to_thread(list_models, pool.status().slots, settings):
-        if card.id == model_id:
-            return card
-    raise ModelNotFoundError(f"The model '{model_id}' does not exist", param="model")

@@ -12,9 +12,9 @@ from fastapi.responses import Response, StreamingResponse
 from inference_server.deps import GenerationDep, SettingsDep
 from inference_server.generation.service import unless_disconnected
 from inference_server.responses import answer
+from service_kit.sse import SSE_CONTENT
 from shared_schemas.errors import error_responses
 from shared_schemas.responses_api import ResponseObject, ResponsesRequest
-from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(tags=["openai"])
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from inference_server.generation.prepare import template_errors
-from inference_server.generation.worker import MLXWorker, Runtime, _compute_dtype
+from inference_server.runtime.models import Runtime, compute_dtype
+from inference_server.runtime.worker import MLXWorker
 from inference_server.vision.generator import VisionGenerator
 from shared_schemas.content import ImageURLContentPart
 from shared_schemas.openai import ChatCompletionRequest
@@ -44,7 +45,7 @@ def load_vision_runtime(
         model=model,
         tokenizer=tokenizer,
         generator=make_generator(),
-        compute_dtype=_compute_dtype(model),
+        compute_dtype=compute_dtype(model),
         processor=processor,
         make_generator=make_generator,
     )

@@ -1,10 +1,9 @@
-"""The Hugging Face hub cache layout of one repository, as huggingface_hub reads and writes it.
+"""Writing one repository into the Hugging Face hub cache, as huggingface_hub would.
 
-    <cache>/models--org--name/
-        blobs/<etag>                 verified file contents (sha256 for LFS, git sha1 otherwise)
-        blobs/<etag>.incomplete      a partial download, continued by whichever process comes next
-        snapshots/<commit>/<path>    relative symlink -> ../../blobs/<etag>
-        refs/<revision>              the commit a branch or tag pointed to, written last
+The layout is :mod:`shared_schemas.hf_cache`'s (blobs named by etag, partials beside them and
+continued by whichever process comes next, snapshots of relative links, refs written last);
+downloads add one folder of their own to the repo folder:
+
         .staging/<commit>.<random>/  a snapshot being linked (see ``link_snapshot``)
 
 A snapshot appears whole or not at all: its links are made in a staging folder as deep in the
@@ -27,6 +26,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from manager.downloads.plan import RemoteFile
+from shared_schemas.hf_cache import (
+    BLOBS,
+    REFS,
+    SNAPSHOTS,
+    blob_path,
+    blobs_dir,
+    partial_path,
+    ref_path,
+    repo_dir,
+    snapshot_path,
+    snapshots_dir,
+)
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 STAGING = ".staging"
@@ -36,34 +47,29 @@ def is_commit(revision: str) -> bool:
     return bool(_COMMIT.match(revision))
 
 
-def repo_folder_name(repo_id: str) -> str:
-    """``org/name`` -> ``models--org--name``."""
-    return "models--" + repo_id.replace("/", "--")
-
-
 class RepoCache:
     """Paths and link/ref writing for one repository in the cache."""
 
     def __init__(self, cache_dir: Path, repo_id: str) -> None:
         self.cache_dir = cache_dir
         self.repo_id = repo_id
-        self.folder = cache_dir / repo_folder_name(repo_id)
-        self.blobs = self.folder / "blobs"
+        self.folder = repo_dir(cache_dir, repo_id)
+        self.blobs = blobs_dir(self.folder)
 
     def blob(self, file: RemoteFile) -> Path:
-        return self.blobs / file.etag
+        return blob_path(self.folder, file.etag)
 
     def partial(self, file: RemoteFile) -> Path:
-        return self.blobs / f"{file.etag}.incomplete"
+        return partial_path(self.folder, file.etag)
 
     def snapshot(self, commit: str) -> Path:
-        return self.folder / "snapshots" / commit
+        return snapshot_path(self.folder, commit)
 
     def pointer(self, commit: str, file: RemoteFile) -> Path:
         return self.snapshot(commit) / file.path
 
     def ref(self, revision: str) -> Path:
-        return self.folder / "refs" / revision
+        return ref_path(self.folder, revision)
 
     def has_blob(self, file: RemoteFile) -> bool:
         """A finished blob of the right size (a blob is only ever renamed in once verified)."""
@@ -189,7 +195,7 @@ class RepoCache:
     def referenced_blobs(self) -> set[str]:
         """Blob names some snapshot links to."""
         names: set[str] = set()
-        snapshots = self.folder / "snapshots"
+        snapshots = snapshots_dir(self.folder)
         if not snapshots.is_dir():
             return names
         for root, _dirs, files in os.walk(snapshots):
@@ -208,9 +214,21 @@ class RepoCache:
         with contextlib.suppress(FileNotFoundError):
             self.blob(file).unlink()
 
+    def discard(self, files: Iterable[RemoteFile], keep: set[str]) -> None:
+        """Remove the partials of ``files`` and their blobs that no snapshot links to
+        (fetched, never linked), except the etags in ``keep``; then the empty folders."""
+        linked = self.referenced_blobs()
+        for file in files:
+            if file.etag in keep:
+                continue
+            self.remove_partial(file)
+            if file.etag not in linked:
+                self.remove_blob(file)
+        self.prune_empty()
+
     def prune_empty(self) -> None:
         """Remove the repository folder's empty sub-folders, and the folder if nothing is left."""
-        for sub in ("blobs", "snapshots", "refs", STAGING):
+        for sub in (BLOBS, SNAPSHOTS, REFS, STAGING):
             with contextlib.suppress(OSError):
                 (self.folder / sub).rmdir()
         with contextlib.suppress(OSError):

@@ -34,8 +34,8 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
+from manager.downloads.schemas import JobStatus
 from manager.downloads.tables import DownloadJobRow
-from shared_schemas.downloads import JobStatus
 
 # Statuses a manager runs (a paused job is nobody's until it is resumed).
 RUNNABLE = (JobStatus.QUEUED.value, JobStatus.DOWNLOADING.value, JobStatus.VERIFYING.value)

@@ -1,28 +1,19 @@
-"""Bytes on the wire: one file from the Hub into ``blobs/<etag>``, resumable and verified.
+"""One file from the Hub into ``blobs/<etag>``, resumable and verified.
 
 For each file the engine
 
 1. returns at once when ``blobs/<etag>`` is already there (blobs are only renamed in verified);
 2. opens ``blobs/<etag>.incomplete`` (the name huggingface_hub uses, so any process finds it)
-   and re-hashes what it holds;
-3. asks for the rest with ``Range: bytes=<len>-``; a 206 appends, a 200 (Range ignored)
-   truncates and starts over, a 416 on a full partial goes straight to verification;
-4. hashes while it writes: one worker thread per file streams the body with a blocking httpx
-   client and writes and hashes each chunk as it comes off the socket (per-chunk work in a
-   thread costs far less than async reads handed to a thread; the event loop only waits);
-5. compares sha256 (LFS) or the git blob sha1 (regular files); a mismatch deletes the
+   and re-hashes what it holds (``partial.py``);
+3. has the transfer (``transfer.py``) fetch the rest, with Range resume and retries, hashing
+   while it writes;
+4. compares sha256 (LFS) or the git blob sha1 (regular files); a mismatch deletes the
    partial and fetches once more, a second mismatch fails with ``CHECKSUM_MISMATCH``;
-6. renames the partial to ``blobs/<etag>``.
+5. renames the partial to ``blobs/<etag>``.
 
-Transient failures (connect errors, timeouts, dropped connections, 5xx, 429 with
-``Retry-After``) are retried with tenacity: exponential backoff with jitter, at most
-``retries`` failures in a row without progress (a try that moved bytes starts the count
-again). No bytes for ``stall_timeout_s`` is a read timeout: reconnect and resume. 401/403/404
-fail at once. ``ENOSPC`` fails with ``INSUFFICIENT_STORAGE`` and keeps the partial.
-
-Cancelling a fetch (pause, cancel, shutdown) stops its stream at once: the thread is told to
-write nothing more (it checks under a lock before every write) and its socket is shut down,
-which wakes a read that is waiting for bytes; the thread then ends on its own.
+Two jobs that share a blob never write it at once (a lock per blob). File work runs in the
+engine's I/O threads; a fetch that is cancelled (pause, cancel, shutdown) lets the file call
+under way finish, so a file is never closed or removed under a write.
 
 Seams for tests: ``DownloadEngine.opener`` opens partial files for appending (replace it to
 simulate a full disk); ``DownloadEngine.sleep`` waits between retries.
@@ -31,151 +22,26 @@ simulate a full disk); ``DownloadEngine.sleep`` waits between retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import hashlib
 import logging
-import socket
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import quote
-
-import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from typing import Any
 
 from manager.downloads.cache import RepoCache
+from manager.downloads.file_state import FileState
+from manager.downloads.locks import KeyedLocks
+from manager.downloads.partial import Opener, PartialFile, open_for_append, write_error
 from manager.downloads.plan import RemoteFile
-from manager.downloads.retry import RETRYABLE_STATUSES, Transient, backoff_delay, parse_retry_after
-from manager.errors import (
-    HubAccessDeniedError,
-    HubModelNotFoundError,
-    HubResponseError,
-    HubUnavailableError,
-    InsufficientStorageError,
-)
+from manager.downloads.schemas import FileStatus
+from manager.downloads.transfer import Transfer
+from manager.errors import HubResponseError
 from manager.metrics import ManagerMetrics
-from shared_schemas.downloads import FileStatus
+from manager.settings import ManagerSettings
 
 logger = logging.getLogger(__name__)
 
-METRICS_EVERY = 4 << 20  # bytes counted in the metrics at a time
-REHASH_CHUNK = 16 << 20
 INTEGRITY_ATTEMPTS = 2
-
-Opener = Callable[[Path], IO[bytes]]
-
-
-def open_for_append(path: Path) -> IO[bytes]:
-    return path.open("ab")
-
-
-def new_hasher(file: RemoteFile) -> Any:
-    """sha256 of the content for LFS files; git's ``sha1("blob <size>\\0" + content)`` else."""
-    if file.lfs:
-        return hashlib.sha256()
-    hasher = hashlib.sha1()
-    hasher.update(b"blob %d\0" % file.size)
-    return hasher
-
-
-@dataclass
-class FileState:
-    """Live progress of one file; the job reads it for events and persistence."""
-
-    file: RemoteFile
-    bytes_done: int = 0
-    status: FileStatus = FileStatus.PENDING
-    transferred: int = 0
-    retries: int = 0
-
-
-class _Oversize(Exception):
-    """The server sent more bytes than the file has."""
-
-
-class PartialFile:
-    """``blobs/<etag>.incomplete``: appended to, hashed as written. Methods block (threads)."""
-
-    def __init__(self, path: Path, file: RemoteFile, opener: Opener) -> None:
-        self.path = path
-        self.file = file
-        try:
-            self.size = path.stat().st_size
-        except FileNotFoundError:
-            self.size = 0
-        self._fh = opener(path)
-        self.hasher = new_hasher(file)
-        self.hashed = 0
-        if self.size > file.size:
-            self.reset()
-
-    def rehash_step(self) -> bool:
-        """Hash the next slice of what was on disk before; False once all of it is hashed."""
-        if self.hashed >= self.size:
-            return False
-        with self.path.open("rb") as fh:
-            fh.seek(self.hashed)
-            data = fh.read(min(REHASH_CHUNK, self.size - self.hashed))
-        if not data:  # the file shrank under us: start over
-            self.reset()
-            return False
-        self.hasher.update(data)
-        self.hashed += len(data)
-        return self.hashed < self.size
-
-    def write(self, chunk: bytes | bytearray) -> None:
-        self._fh.write(chunk)
-        self.hasher.update(chunk)
-        self.size += len(chunk)
-        self.hashed += len(chunk)
-
-    def reset(self) -> None:
-        self._fh.flush()
-        self._fh.truncate(0)
-        self.size = 0
-        self.hashed = 0
-        self.hasher = new_hasher(self.file)
-
-    def digest(self) -> str:
-        digest: str = self.hasher.hexdigest()
-        return digest
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-@dataclass
-class _Streak:
-    """Failures in a row without progress; decides tenacity's stop and wait."""
-
-    retries: int
-    initial: float
-    maximum: float
-    failures: int = 0
-    last_error: Transient | None = field(default=None, repr=False)
-
-    def stop(self, _state: RetryCallState) -> bool:
-        return self.failures > self.retries
-
-    def wait(self, _state: RetryCallState) -> float:
-        if self.last_error is not None and self.last_error.retry_after is not None:
-            return self.last_error.retry_after
-        return backoff_delay(self.failures, self.initial, self.maximum)
-
-
-def _storage_error(exc: OSError, file: RemoteFile, model_id: str) -> InsufficientStorageError:
-    return InsufficientStorageError(
-        f"the disk filled up while writing '{file.path}' of '{model_id}'",
-        details={"model_id": model_id, "path": file.path, "required_space": file.size},
-        resolution_steps=[
-            "Free disk space (GET /api/storage/stats, POST /api/storage/cleanup).",
-            "Then resume the download: POST /api/downloads/{id}/resume (partial files are kept).",
-        ],
-    )
 
 
 class DownloadEngine:
@@ -183,64 +49,59 @@ class DownloadEngine:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
         *,
         endpoint: str,
+        token: str | None,
+        stall_timeout_s: float,
         metrics: ManagerMetrics,
         retries: int,
         backoff_s: float,
         backoff_max_s: float,
         workers: int,
     ) -> None:
-        self._client = client
-        self._endpoint = endpoint.rstrip("/")
         self._metrics = metrics
-        self._retries = retries
-        self._backoff = (backoff_s, backoff_max_s)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download-io")
-        # Bodies are read by blocking calls in threads of their own (one per file in flight;
-        # room for as many again that were stopped and have not ended yet), with a blocking
-        # client set up like ``client``: headers, timeouts (the read timeout is the stall
-        # timeout), redirects and the environment's proxies.
-        self._stream_pool = ThreadPoolExecutor(
-            max_workers=2 * workers, thread_name_prefix="download-stream"
+        self._transfer = Transfer(
+            endpoint=endpoint,
+            token=token,
+            stall_timeout_s=stall_timeout_s,
+            metrics=metrics,
+            retries=retries,
+            backoff_s=backoff_s,
+            backoff_max_s=backoff_max_s,
+            workers=workers,
+            io=self._io,
         )
-        self._sync_client = httpx.Client(
-            headers=client.headers,
-            timeout=client.timeout,
-            follow_redirects=client.follow_redirects,
-            trust_env=client.trust_env,
-            limits=httpx.Limits(max_connections=2 * workers, max_keepalive_connections=workers),
-        )
-        self._streams: set[_Stream] = set()
-        self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
+        self._blob_locks: KeyedLocks[Path] = KeyedLocks()
         self.opener: Opener = open_for_append
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[None]]:
+        """How the transfers wait between retries."""
+        return self._transfer.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._transfer.sleep = sleep
+
+    @classmethod
+    def for_settings(cls, settings: ManagerSettings, metrics: ManagerMetrics) -> DownloadEngine:
+        """The engine of a manager: as many workers as files may be in flight."""
+        return cls(
+            endpoint=settings.hub_endpoint,
+            token=settings.hub_token(),
+            stall_timeout_s=settings.stall_timeout_s,
+            metrics=metrics,
+            retries=settings.download_retries,
+            backoff_s=settings.download_backoff_s,
+            backoff_max_s=settings.download_backoff_max_s,
+            workers=settings.max_concurrent_downloads * settings.max_files_per_download,
+        )
 
     def close(self) -> None:
-        for stream in list(self._streams):
-            stream.stop()
-        self._stream_pool.shutdown(wait=True)
+        self._transfer.stop()
         self._executor.shutdown(wait=True)
-        self._sync_client.close()
-
-    def url(self, model_id: str, commit: str, file: RemoteFile) -> str:
-        return f"{self._endpoint}/{model_id}/resolve/{commit}/{quote(file.path, safe='/')}"
-
-    @contextlib.asynccontextmanager
-    async def _blob_lock(self, path: Path) -> AsyncIterator[None]:
-        """One writer per blob in this process (two jobs may share a file)."""
-        lock, users = self._locks.get(path, (asyncio.Lock(), 0))
-        self._locks[path] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[path]
-            if users <= 1:
-                del self._locks[path]
-            else:
-                self._locks[path] = (lock, users - 1)
+        self._transfer.close()
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -256,10 +117,23 @@ class DownloadEngine:
             await asyncio.wait([future])
             raise
 
+    async def _open_partial(self, path: Path, file: RemoteFile) -> PartialFile:
+        """Open the partial file in the I/O pool. Cancelled while it opens, the open still
+        finishes (``_io``): close what it opened, or the file would be left open."""
+        future = self._submit(PartialFile, path, file, self.opener)
+        try:
+            partial: PartialFile = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            if not future.cancelled() and future.exception() is None:
+                future.result().close()
+            raise
+        return partial
+
     async def fetch(self, repo: RepoCache, commit: str, state: FileState) -> None:
         """Make ``blobs/<etag>`` exist, verified. Raises ManagerError subclasses."""
         file = state.file
-        async with self._blob_lock(repo.blob(file)):
+        async with self._blob_locks.hold(repo.blob(file)):
             if await self._io(repo.has_blob, file):
                 state.bytes_done = file.size
                 state.status = FileStatus.COMPLETED
@@ -284,9 +158,9 @@ class DownloadEngine:
         file = state.file
         path = repo.partial(file)
         try:
-            partial: PartialFile = await self._io(PartialFile, path, file, self.opener)
+            partial = await self._open_partial(path, file)
         except OSError as exc:
-            raise self._os_error(exc, file, repo.repo_id) from exc
+            raise write_error(exc, file, repo.repo_id) from exc
         try:
             state.bytes_done = partial.size
             state.status = FileStatus.DOWNLOADING
@@ -294,7 +168,7 @@ class DownloadEngine:
                 pass
             state.bytes_done = partial.size
             if partial.size < file.size:
-                await self._transfer(repo.repo_id, commit, state, partial)
+                await self._transfer.fetch_missing(repo.repo_id, commit, state, partial)
             state.status = FileStatus.VERIFYING
             digest = partial.digest()
             expected = file.sha256 or file.blob_id
@@ -327,231 +201,3 @@ class DownloadEngine:
                 "Retry later: POST /api/downloads/{id}/resume.",
             ],
         )
-
-    def _os_error(self, exc: OSError, file: RemoteFile, model_id: str) -> Exception:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return _storage_error(exc, file, model_id)
-        return exc
-
-    async def _transfer(
-        self, model_id: str, commit: str, state: FileState, partial: PartialFile
-    ) -> None:
-        """Fetch the missing bytes with retries (until ``partial.size == file.size``)."""
-        streak = _Streak(self._retries, *self._backoff)
-
-        def before_sleep(retry_state: RetryCallState) -> None:
-            error = streak.last_error
-            reason = error.reason if error is not None else "unknown"
-            state.retries += 1
-            self._metrics.download_retries.labels(reason).inc()
-            logger.info(
-                "retrying %s/%s after %s (%s in a row)",
-                model_id,
-                state.file.path,
-                error.message if error else reason,
-                streak.failures,
-            )
-
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(Transient),
-                stop=streak.stop,
-                wait=streak.wait,
-                before_sleep=before_sleep,
-                sleep=self.sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    before = partial.size
-                    try:
-                        await self._stream_once(model_id, commit, state, partial)
-                    except Transient as exc:
-                        streak.failures = 1 if partial.size > before else streak.failures + 1
-                        streak.last_error = exc
-                        raise
-        except Transient as exc:
-            raise HubUnavailableError(
-                f"'{state.file.path}' of '{model_id}' could not be fetched: {exc.message} "
-                f"({streak.failures} failures in a row)",
-                details={"model_id": model_id, "path": state.file.path, "reason": exc.reason},
-                headers={"Retry-After": "30"},
-                resolution_steps=[
-                    "Check the network and the Hub's status, then resume the download.",
-                ],
-            ) from exc
-
-    def _check_status(self, response: httpx.Response, model_id: str, file: RemoteFile) -> None:
-        status = response.status_code
-        if status in (200, 206, 416):
-            return
-        details = {"model_id": model_id, "path": file.path, "status": status}
-        if status in (401, 403):
-            raise HubAccessDeniedError(
-                f"the Hub refused '{file.path}' of '{model_id}' (gated or private)",
-                details=details,
-                resolution_steps=[
-                    f"Accept the model's terms at {self._endpoint}/{model_id} while logged in.",
-                    "Set MODEL_MANAGER_HF_TOKEN (or HF_TOKEN) to a token of that account.",
-                ],
-            )
-        if status in (404, 410):
-            raise HubModelNotFoundError(
-                f"'{file.path}' of '{model_id}' was not found on the Hub",
-                details=details,
-                resolution_steps=["The file or the commit is gone; start the download again."],
-            )
-        if status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Transient(f"http_{status}", f"HTTP {status}", retry_after=retry_after)
-        raise HubResponseError(
-            f"the Hub answered HTTP {status} for '{file.path}' of '{model_id}'", details=details
-        )
-
-    async def _stream_once(
-        self, model_id: str, commit: str, state: FileState, partial: PartialFile
-    ) -> None:
-        stream = _Stream(self, self.url(model_id, commit, state.file), model_id, state, partial)
-        self._streams.add(stream)
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._stream_pool, stream.run)
-        except asyncio.CancelledError:
-            # The thread may be in the middle of a write: once stop() returns it writes no
-            # more, so the caller may close or remove the partial.
-            await self._io(stream.stop)
-            raise
-        except _Oversize:
-            # More bytes than the file has: let verification discard it.
-            state.bytes_done = partial.size
-            return
-        except OSError as exc:
-            state.bytes_done = partial.size
-            raise self._os_error(exc, state.file, model_id) from exc
-        except httpx.ReadTimeout as exc:
-            raise Transient("stall", "no bytes received in time") from exc
-        except httpx.TimeoutException as exc:
-            raise Transient("timeout", f"{type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise Transient("connection", f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            self._streams.discard(stream)
-        if partial.size < state.file.size:
-            raise Transient("incomplete", f"the body ended at {partial.size} of {state.file.size}")
-
-
-class _Stopped(Exception):
-    """The fetch was cancelled while its thread was between steps."""
-
-
-class _Stream:
-    """One GET of the missing bytes, run by a worker thread (``run``) that reads, writes and
-    hashes each chunk as it arrives; ``stop`` may be called from any thread."""
-
-    def __init__(
-        self,
-        engine: DownloadEngine,
-        url: str,
-        model_id: str,
-        state: FileState,
-        partial: PartialFile,
-    ) -> None:
-        self._engine = engine
-        self._url = url
-        self._model_id = model_id
-        self._state = state
-        self._partial = partial
-        self._lock = threading.Lock()  # held for every change to the partial file
-        self._stopped = False
-        self._socket: socket.socket | None = None
-
-    def stop(self) -> None:
-        """No write happens after this returns; a read waiting for bytes wakes up."""
-        with self._lock:
-            self._stopped = True
-            if self._socket is not None:
-                # Under the lock: the socket is only set while this stream's response is
-                # open, never once its connection went back to the pool for another file.
-                # The plain socket's shutdown (not a TLS wrapper's, which would drop its state
-                # under the reading thread): the read returns end-of-stream at once.
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
-
-    def _change(self, fn: Callable[..., Any], *args: Any) -> None:
-        with self._lock:
-            if self._stopped:
-                raise _Stopped
-            fn(*args)
-
-    def run(self) -> None:
-        with contextlib.suppress(_Stopped):
-            self._run()
-
-    def _run(self) -> None:
-        offset = self._partial.size
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with self._engine._sync_client.stream("GET", self._url, headers=headers) as response:
-            try:
-                self._read(response)
-            finally:
-                with self._lock:
-                    self._socket = None
-
-    def _read(self, response: httpx.Response) -> None:
-        engine, state, partial = self._engine, self._state, self._partial
-        file = state.file
-        offset = partial.size
-        stream = response.extensions.get("network_stream")
-        with self._lock:
-            if self._stopped:
-                raise _Stopped
-            if stream is not None:
-                self._socket = stream.get_extra_info("socket")
-        engine._check_status(response, self._model_id, file)
-        if response.status_code == 416:
-            if offset >= file.size:
-                return
-            self._change(partial.reset)
-            state.bytes_done = 0
-            raise Transient("range", "the server refused the range")
-        if response.status_code == 200 and offset:
-            # Range ignored: the body starts at byte 0.
-            engine._metrics.download_retries.labels("range_ignored").inc()
-            self._change(partial.reset)
-            offset = 0
-            state.bytes_done = 0
-        elif response.status_code == 206 and not _range_starts_at(response, offset):
-            self._change(partial.reset)
-            state.bytes_done = 0
-            raise Transient("range", "the server answered another range")
-        counter = engine._metrics.download_bytes
-        uncounted = 0
-        try:
-            # Chunks are written as they come (up to 64 KiB, still in the CPU's cache for
-            # the hash); nothing received is held back, so a kill loses only what the
-            # kernel had buffered.
-            for chunk in response.iter_raw():
-                size = len(chunk)
-                if offset + size > file.size:
-                    raise _Oversize
-                with self._lock:
-                    if self._stopped:
-                        raise _Stopped
-                    partial.write(chunk)
-                offset += size
-                state.bytes_done = offset
-                state.transferred += size
-                uncounted += size
-                if uncounted >= METRICS_EVERY:
-                    counter.inc(uncounted)
-                    uncounted = 0
-        finally:
-            counter.inc(uncounted)
-
-
-def _range_starts_at(response: httpx.Response, offset: int) -> bool:
-    value = response.headers.get("Content-Range", "")
-    try:
-        unit, rest = value.split(" ", 1)
-        start = int(rest.split("-", 1)[0])
-    except ValueError:
-        return False
-    return unit == "bytes" and start == offset

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shared_schemas.downloads import JobDeletedEvent, JobEvent, SnapshotEvent
+from manager.downloads.schemas import JobDeletedEvent, JobEvent, SnapshotEvent
 
 
 @dataclass(frozen=True)

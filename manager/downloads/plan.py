@@ -3,8 +3,8 @@
 The selection is pure (``select_files``): explicit glob patterns, or defaults by format (an
 MLX repository's weights, config, tokenizer and templates; one GGUF quantization, its split
 set whole). Pickle files are never chosen unless a pattern names their extension.
-``HubPlanner`` asks the Hub (huggingface_hub's ``HfApi`` in a thread, retried with backoff)
-and maps its errors to the manager's tree.
+``HubPlanner`` asks the Hub through :class:`~manager.hub.client.HubClient` (whose errors are
+already the manager's), retrying while the Hub is unavailable.
 
 What the Hub lists is checked before any byte is fetched (``checked_file``,
 ``check_listing``): a listing no git tree can have, or one the cache cannot hold (an unsafe
@@ -14,39 +14,34 @@ allows) is a 502 ``bad_hub_answer``.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
-import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx2
-from huggingface_hub import HfApi
-from huggingface_hub.errors import (
-    DisabledRepoError,
-    GatedRepoError,
-    HfHubHTTPError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.hf_api import RepoFile
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from manager.downloads.retry import RETRYABLE_STATUSES, BackoffWait, Transient, parse_retry_after
+from manager.downloads.retry import BackoffWait
+from manager.downloads.schemas import DownloadFormat
 from manager.errors import (
     BadRequestError,
-    HubAccessDeniedError,
     HubModelNotFoundError,
     HubResponseError,
     HubUnavailableError,
-    ManagerError,
 )
-from manager.metrics import ManagerMetrics
-from shared_schemas.downloads import DownloadFormat
+from manager.hub.client import HubClient
+from manager.hub.errors import (
+    HubNotFoundUnspecified,
+    HubRevisionNotFound,
+    model_not_found,
+    revision_not_found,
+)
+from manager.settings import ManagerSettings
+
+T = TypeVar("T")
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib")
 MLX_PATTERNS = (
@@ -231,10 +226,10 @@ def bad_listing(message: str, **details: Any) -> HubResponseError:
     )
 
 
-def checked_file(
-    path: str, size: int | None, blob_id: str | None, sha256: str | None
-) -> RemoteFile:
+def checked_file(path: object, size: object, blob_id: object, sha256: object) -> RemoteFile:
     """A file entry from the Hub, refused when it could escape the cache or lacks metadata."""
+    if not isinstance(path, str):
+        raise bad_listing("the Hub listed a file without a path")
     parts = path.split("/")
     if (
         not path
@@ -244,9 +239,15 @@ def checked_file(
         or "\0" in path
     ):
         raise bad_listing(f"the Hub listed an unsafe file path {path[:MAX_ECHOED_PATTERN]!r}")
-    if size is None or size < 0 or blob_id is None or not _SHA1.match(blob_id):
+    if (
+        not isinstance(size, int)
+        or isinstance(size, bool)
+        or size < 0
+        or not isinstance(blob_id, str)
+        or not _SHA1.match(blob_id)
+    ):
         raise bad_listing(f"the Hub listed {path!r} without a size or blob id", path=path)
-    if sha256 is not None and not _SHA256.match(sha256):
+    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
         raise bad_listing(f"the Hub listed {path!r} with an invalid sha256", path=path)
     return RemoteFile(path=path, size=size, blob_id=blob_id, sha256=sha256)
 
@@ -284,192 +285,101 @@ def check_listing(files: Sequence[RemoteFile], *, name_max: int = NAME_MAX) -> N
 # --------------------------------------------------------------------------------------------
 # The Hub
 
-
-class _UnspecifiedNotFound(HubModelNotFoundError):
-    """A 404 without ``X-Error-Code`` (mirrors and proxies may not send it): the model or the
-    revision is missing, the answer does not say which."""
+PLAN_OPERATION = "download_plan"  # the label of the planner's calls in hub_requests_total
 
 
-def model_not_found(model_id: str, details: dict[str, Any]) -> HubModelNotFoundError:
-    return HubModelNotFoundError(
-        f"model '{model_id}' was not found on the Hub",
-        details=details,
-        param="model_id",
-        resolution_steps=[
-            "Check the spelling of the model id (org/name).",
-            "A private model needs MODEL_MANAGER_HF_TOKEN with access to it.",
-        ],
-    )
+def _sibling(entry: Any) -> RemoteFile:
+    """A file of a model description (``siblings`` with ``?blobs=true``)."""
+    entry = entry if isinstance(entry, dict) else {}
+    lfs = entry.get("lfs")
+    sha256 = lfs.get("sha256") if isinstance(lfs, dict) else None
+    return checked_file(entry.get("rfilename"), entry.get("size"), entry.get("blobId"), sha256)
 
 
-def revision_not_found(
-    model_id: str, revision: str, details: dict[str, Any]
-) -> HubModelNotFoundError:
-    return HubModelNotFoundError(
-        f"revision '{revision}' of '{model_id}' was not found on the Hub",
-        details=details,
-        param="revision",
-        resolution_steps=["Check the branch, tag or commit name."],
-    )
+def _tree_file(entry: dict[str, Any]) -> RemoteFile:
+    """A file of a tree listing (the LFS object id is its sha256)."""
+    lfs = entry.get("lfs")
+    sha256 = lfs.get("oid") if isinstance(lfs, dict) else None
+    return checked_file(entry.get("path"), entry.get("size"), entry.get("oid"), sha256)
 
 
-def hub_error(exc: BaseException, model_id: str, revision: str, endpoint: str) -> ManagerError:
-    """A huggingface_hub error as the manager's error (permanent ones; transient are retried)."""
-    details: dict[str, Any] = {"model_id": model_id, "revision": revision}
-    status = (
-        exc.response.status_code
-        if isinstance(exc, HfHubHTTPError) and exc.response is not None
-        else None
-    )
-    if isinstance(exc, GatedRepoError | DisabledRepoError) or status == 403:
-        return HubAccessDeniedError(
-            f"the Hub refused access to '{model_id}' (gated or disabled)",
-            details=details,
-            resolution_steps=[
-                f"Accept the model's terms at {endpoint}/{model_id} while logged in.",
-                "Set MODEL_MANAGER_HF_TOKEN (or HF_TOKEN) to a token of that account.",
-            ],
-        )
-    if isinstance(exc, RevisionNotFoundError):
-        return revision_not_found(model_id, revision, details)
-    if isinstance(exc, RepositoryNotFoundError):
-        return model_not_found(model_id, details)
-    if status in (404, 410):
-        return _UnspecifiedNotFound(
-            f"model '{model_id}' or its revision '{revision}' was not found on the Hub",
-            details={**details, "hub_status": status},
-            resolution_steps=["Check the model id and the revision."],
-        )
-    if isinstance(exc, Transient):
-        return HubUnavailableError(
-            f"the Hub did not answer for '{model_id}': {exc.message}",
-            details=details,
-            headers={"Retry-After": "30"},
-            resolution_steps=["Check the network and MODEL_MANAGER_HF_ENDPOINT, then retry."],
-        )
-    return HubResponseError(
-        f"the Hub answered an unexpected error for '{model_id}': {exc}", details=details
-    )
-
-
-def _classify(exc: BaseException) -> BaseException:
-    """Turn transient failures into ``Transient``; leave permanent ones as they are."""
-    if isinstance(exc, httpx2.TimeoutException):
-        return Transient("timeout", str(exc) or "timed out")
-    if isinstance(exc, httpx2.TransportError):
-        return Transient("connection", str(exc) or type(exc).__name__)
-    if isinstance(exc, RepositoryNotFoundError | RevisionNotFoundError | DisabledRepoError):
-        return exc
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        status = exc.response.status_code
-        if status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
-            return Transient(f"http_{status}", f"HTTP {status}", retry_after=retry_after)
-    if isinstance(exc, json.JSONDecodeError | KeyError | TypeError):
-        return Transient("bad_response", f"unreadable answer: {exc}")
-    return exc
+def _has_metadata(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("size") is not None and bool(entry.get("blobId"))
 
 
 class HubPlanner:
-    """Resolves a revision and lists its files through huggingface_hub, with retries."""
+    """Resolves a revision and lists its files through the Hub client, retried with backoff
+    while the Hub is unavailable (it answers a request: a couple of quick tries)."""
 
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        token: str | None,
-        retries: int,
-        backoff_s: float,
-        backoff_max_s: float,
-        timeout_s: float = 30.0,
-        metrics: ManagerMetrics | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self._metrics = metrics
-        self._api = HfApi(endpoint=endpoint, token=token or False)
+    def __init__(self, hub: HubClient, *, retries: int, backoff_s: float, backoff_max_s: float):
+        self.hub = hub
         self._retries = retries
         self._wait = BackoffWait(backoff_s, backoff_max_s)
-        self._timeout = timeout_s
 
-    async def _call(self, model_id: str, revision: str, fn: Any, /, *args: Any, **kw: Any) -> Any:
-        def call() -> Any:
-            try:
-                result = fn(*args, **kw)
-            except Exception as exc:
-                self._count("error")
-                raise _classify(exc) from exc
-            self._count("ok")
-            return result
-
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(Transient),
-                stop=stop_after_attempt(self._retries + 1),
-                wait=self._wait,
-                reraise=True,
-            ):
-                with attempt:
-                    return await asyncio.to_thread(call)
-        except ManagerError:
-            raise
-        except Exception as exc:
-            raise hub_error(exc, model_id, revision, self.endpoint) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.hub_requests.labels("download_plan", outcome).inc()
-
-    async def _model_info(self, model_id: str, revision: str | None) -> Any:
-        return await self._call(
-            model_id,
-            revision or "",
-            self._api.model_info,
-            model_id,
-            revision=revision,
-            files_metadata=revision is not None,
-            timeout=self._timeout,
+    @classmethod
+    def for_settings(cls, hub: HubClient, settings: ManagerSettings) -> HubPlanner:
+        """Planning answers a request: a couple of quick retries, then the 503 envelope."""
+        return cls(
+            hub,
+            retries=min(settings.download_retries, 2),
+            backoff_s=settings.download_backoff_s,
+            backoff_max_s=min(settings.download_backoff_max_s, 2.0),
         )
 
-    async def _resolve(self, model_id: str, revision: str) -> Any:
-        """The revision's description; a bare 404 is told apart by asking for the model."""
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(HubUnavailableError),
+            stop=stop_after_attempt(self._retries + 1),
+            wait=self._wait,
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _model_info(self, model_id: str, revision: str | None) -> dict[str, Any]:
+        return await self._call(
+            lambda: self.hub.model_info(
+                model_id, revision=revision, blobs=revision is not None, operation=PLAN_OPERATION
+            )
+        )
+
+    async def _resolve(self, model_id: str, revision: str) -> dict[str, Any]:
+        """The revision's description; a bare 404 is told apart by asking for the model.
+        A not-found names the request field it is about (``model_id`` or ``revision``)."""
+        details = {"model_id": model_id, "revision": revision}
         try:
-            return await self._model_info(model_id, revision)
-        except _UnspecifiedNotFound as exc:
-            details = {"model_id": model_id, "revision": revision}
             try:
-                await self._model_info(model_id, None)
-            except HubModelNotFoundError:
-                raise model_not_found(model_id, details) from exc
-            raise revision_not_found(model_id, revision, details) from exc
+                return await self._model_info(model_id, revision)
+            except HubNotFoundUnspecified as exc:
+                try:
+                    await self._model_info(model_id, None)
+                except HubModelNotFoundError:
+                    raise model_not_found(model_id, details) from exc
+                raise revision_not_found(model_id, revision, details) from exc
+        except HubModelNotFoundError as exc:
+            exc.param = "revision" if isinstance(exc, HubRevisionNotFound) else "model_id"
+            raise
 
     async def list_files(self, model_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
         """The commit ``revision`` points to and every file in it (checked: see the module)."""
         info = await self._resolve(model_id, revision)
-        commit = getattr(info, "sha", None)
+        commit = info.get("sha")
         if not isinstance(commit, str) or not _SHA1.match(commit):
             raise bad_listing(
                 f"the Hub gave no commit for '{model_id}' at '{revision}'",
                 model_id=model_id,
                 revision=revision,
             )
-        siblings = list(getattr(info, "siblings", None) or [])
-        if siblings and all(s.size is not None and s.blob_id for s in siblings):
-            files = [
-                checked_file(s.rfilename, s.size, s.blob_id, s.lfs.sha256 if s.lfs else None)
-                for s in siblings
-            ]
+        siblings = info.get("siblings")
+        siblings = siblings if isinstance(siblings, list) else []
+        if siblings and all(_has_metadata(s) for s in siblings):
+            files = [_sibling(s) for s in siblings]
         else:
             entries = await self._call(
-                model_id,
-                revision,
-                lambda: list(self._api.list_repo_tree(model_id, revision=commit, recursive=True)),
+                lambda: self.hub.list_tree(model_id, commit, operation=PLAN_OPERATION)
             )
-            files = [
-                checked_file(e.path, e.size, e.blob_id, e.lfs.sha256 if e.lfs else None)
-                for e in entries
-                if isinstance(e, RepoFile)
-            ]
+            files = [_tree_file(e) for e in entries if e.get("type") == "file"]
         check_listing(files)
         return commit, files
 

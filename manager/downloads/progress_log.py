@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from manager.downloads.events import Event, EventBus
-from shared_schemas.downloads import DownloadJob, JobEvent, JobStatus
+from manager.downloads.schemas import DownloadJob, JobEvent, JobStatus
 
 logger = logging.getLogger("manager.downloads")
 

@@ -1,22 +1,20 @@
 """Retry policy shared by the Hub API calls and the byte transfers (tenacity).
 
-Transient failures (connect errors, timeouts, dropped connections, 5xx, 429) raise
-:class:`Transient`; everything else is permanent and propagates at once. Waits grow
-exponentially with full jitter, are capped; a server's ``Retry-After`` is honoured as given.
+Transient failures of a transfer (connect errors, timeouts, dropped connections, 5xx, 429)
+raise :class:`Transient`; a Hub API call that finds the Hub unavailable raises
+``HubUnavailableError``; everything else is permanent and propagates at once. Waits grow
+exponentially with full jitter, are capped; a server's ``Retry-After`` (read once, in
+:mod:`manager.hub.errors`) is honoured as given.
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
 import random
-import time
 from dataclasses import dataclass
 
 from tenacity import RetryCallState
 
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 120.0
+from manager.errors import HubUnavailableError
 
 
 class Transient(Exception):
@@ -27,28 +25,6 @@ class Transient(Exception):
         self.reason = reason
         self.message = message
         self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
-
-    A value that is no wait at all (``nan``, ``inf``, a negative number, garbage) is treated
-    as absent: the caller's own backoff applies. A date in the past means "now" (0).
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0:
-            return None
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def backoff_delay(failures: int, initial: float, maximum: float) -> float:
@@ -70,4 +46,6 @@ class BackoffWait:
         exc = outcome.exception() if outcome is not None and outcome.failed else None
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return exc.retry_after
+        if isinstance(exc, HubUnavailableError) and exc.retry_after_s is not None:
+            return exc.retry_after_s
         return delay

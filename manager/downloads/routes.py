@@ -14,11 +14,11 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from manager.downloads.deps import DownloadsDep
+from manager.downloads.schemas import DownloadJob, DownloadList, DownloadRequest, JobStatus
 from manager.hub.deps import HubDep
 from manager.library.deps import LibraryDep
-from shared_schemas.downloads import DownloadJob, DownloadList, DownloadRequest, JobStatus
+from service_kit.sse import SSE_CONTENT
 from shared_schemas.errors import error_responses
-from shared_schemas.sse import SSE_CONTENT
 
 router = APIRouter(prefix="/api/downloads", tags=["downloads"])
 

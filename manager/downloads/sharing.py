@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -30,11 +31,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from manager.database import session_scope
-from manager.downloads.claims import JobClaims
+from manager.downloads.claims import RUNNABLE, JobClaims
 from manager.downloads.events import EventBus
+from manager.downloads.schemas import (
+    ACTIVE_STATUSES,
+    DownloadJob,
+    JobDeletedEvent,
+    JobEvent,
+    JobStatus,
+)
+from manager.downloads.states import check_move
 from manager.downloads.tables import DownloadJobRow
+from manager.downloads.views import JobViews
 from manager.errors import ManagerError
-from shared_schemas.downloads import ACTIVE_STATUSES, DownloadJob, JobDeletedEvent, JobEvent
 
 logger = logging.getLogger(__name__)
 
@@ -199,3 +208,32 @@ class SharedJobs:
                 logger.warning("reading other managers' download progress failed: %s", exc.message)
             except Exception:
                 logger.exception("download progress relay failed")
+
+
+async def pause_elsewhere(
+    job: DownloadJob,
+    views: JobViews,
+    claims: JobClaims,
+    events: EventBus,
+    *,
+    publish: bool = True,
+) -> DownloadJob:
+    """Pause a job this manager does not run: change its row, then wait until its holder
+    has stopped it (it sees the change when it renews its lease) or its lease ran out."""
+    while True:
+        check_move(job.status, JobStatus.PAUSED)
+        if await views.pause_row(job):
+            break
+        job = await views.get(job.id)  # it moved on meanwhile (queued → downloading → ...)
+        if job.status.value not in RUNNABLE:
+            return job
+    deadline = time.monotonic() + claims.lease_s + claims.renew_interval_s
+    while time.monotonic() < deadline:
+        holder, expires = await claims.holder_of(job.id)
+        if holder is None or (expires is not None and expires < time.time()):
+            break
+        await asyncio.sleep(0.05)
+    stopped = await views.get(job.id)
+    if publish:
+        events.publish(job.id, JobEvent(type="status", job=stopped))
+    return stopped

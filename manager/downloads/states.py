@@ -14,8 +14,8 @@ from __future__ import annotations
 from enum import StrEnum
 from types import MappingProxyType
 
+from manager.downloads.schemas import JobStatus
 from manager.errors import ConflictError
-from shared_schemas.downloads import JobStatus
 
 S = JobStatus
 

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, colum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.database import Base
-from shared_schemas.downloads import ACTIVE_STATUSES
+from manager.downloads.schemas import ACTIVE_STATUSES
 
 ACTIVE_CLAUSE = column("status").in_(sorted(s.value for s in ACTIVE_STATUSES))
 

@@ -40,10 +40,10 @@ from manager.inference_client import InferenceClient
 from manager.library.pool_state import PoolView
 from manager.proxy.upstream import UpstreamPool
 from manager.settings import ManagerSettings
+from service_kit.service_errors import ServiceError
 from shared_schemas.capabilities import InferenceCapabilities
 from shared_schemas.openai import ModelList
 from shared_schemas.pool import LoadRequest, LoadResult, PoolStatus, SlotInfo, UnloadResult
-from shared_schemas.service_errors import ServiceError
 from shared_schemas.storage import FolderMismatch, folder_mismatches
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from manager.library.compatibility import (
     assess,
     images_served,
 )
-from shared_schemas.library import CompatibilityReason, CompatibilityReport
+from manager.library.schemas import CompatibilityReason, CompatibilityReport
 
 
 def verdict_hosts(hosts: Sequence[HostHealth]) -> tuple[HostHealth, ...]:

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from manager.characteristics import extract_characteristics
 from manager.hub.card import base_models_of, card_summary, license_of
-from manager.hub.characteristics import extract_characteristics
 from manager.hub.files import RepoFile, hub_file, is_unsafe, selections
 from manager.hub.quant import parse_mlx_quant, quant_from_config
+from manager.hub.schemas import ConfigStatus, HubModelDetails
 from manager.hub.search import parse_datetime, quant_badge
-from shared_schemas.hub import ConfigStatus, HubModelDetails
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from manager.hub.quant import parse_gguf_quant
-from shared_schemas.hub import DownloadSelection, HubFile, SelectionFormat, WeightsFormat
+from manager.hub.schemas import DownloadSelection, HubFile, SelectionFormat, WeightsFormat
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 OTHER_RUNTIME_SUFFIXES = (

@@ -1,7 +1,8 @@
 """The ``config.json`` of a model on this machine (blocking file reads: call off the loop).
 
-- ``org/name``: the Hugging Face cache, ``models--org--name/snapshots/<refs/main>/config.json``
-  (the only snapshot when ``refs/main`` is missing).
+- ``org/name``: the Hugging Face cache, ``config.json`` of the repo's current snapshot (the
+  rule the library and the inference server use too:
+  :func:`shared_schemas.hf_cache.current_snapshot`).
 - ``local/<name>``: the imported models folder, ``<models_dir>/<name>/config.json``.
 
 Ids are checked by :mod:`manager.hub.ids` first; the resolved path (symlinks followed, as the
@@ -11,15 +12,15 @@ cache links snapshots to blobs) must still lie inside its root, or nothing is re
 from __future__ import annotations
 
 import json
-import re
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manager.hub.ids import ModelId, cache_folder_name
+from shared_schemas.hf_cache import current_snapshot, is_inside, repo_dir
+from shared_schemas.model_ids import ModelId
 
 MAX_CONFIG_BYTES = 4 * 2**20
-_REVISION = re.compile(r"[0-9A-Za-z]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -27,34 +28,6 @@ class LocalConfig:
     config: dict[str, Any] | None
     revision: str | None
     path: Path
-
-
-def _inside(path: Path, root: Path) -> Path | None:
-    """``path`` resolved, if it exists as a file inside ``root`` (resolved), else None."""
-    try:
-        resolved = path.resolve(strict=True)
-        real_root = root.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if not resolved.is_relative_to(real_root) or not resolved.is_file():
-        return None
-    return resolved
-
-
-def _snapshot(repo: Path) -> str | None:
-    try:
-        ref = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        ref = ""
-    if ref:
-        return ref if _REVISION.fullmatch(ref) else None
-    try:
-        snapshots = [p.name for p in (repo / "snapshots").iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    if len(snapshots) == 1 and _REVISION.fullmatch(snapshots[0]):
-        return snapshots[0]
-    return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -86,12 +59,14 @@ def read_local_config(
         revision = None
     else:
         root = hub_cache
-        repo = hub_cache / cache_folder_name(model_id)
-        revision = _snapshot(repo)
-        if revision is None:
+        snapshot = current_snapshot(repo_dir(hub_cache, model_id))
+        if snapshot is None:
             return None
-        candidate = repo / "snapshots" / revision / "config.json"
-    path = _inside(candidate, root)
-    if path is None:
+        revision = snapshot.name
+        candidate = snapshot / "config.json"
+    try:
+        if not candidate.is_file() or not is_inside(candidate, root):
+            return None
+    except OSError:  # e.g. a name longer than the file system allows: not on disk
         return None
-    return LocalConfig(_read(path), revision, path)
+    return LocalConfig(_read(candidate), revision, Path(os.path.realpath(candidate)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from shared_schemas.hub import QuantLevel
+from manager.hub.schemas import QuantLevel
 
 _SEP_BEFORE = r"(?:^|(?<=[-_./ ]))"
 _SEP_AFTER = r"(?=$|[-_./ ])"

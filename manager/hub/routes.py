@@ -12,11 +12,7 @@ from fastapi import APIRouter, Path, Query
 
 from manager.deps import SettingsDep
 from manager.hub.deps import HubDep
-from manager.hub.search import MAX_CURSOR, SearchQuery
-from manager.library.deps import LibraryDep
-from manager.library.search_verdicts import with_verdicts
-from shared_schemas.errors import error_responses
-from shared_schemas.hub import (
+from manager.hub.schemas import (
     HubLibrary,
     HubModelCard,
     HubModelDetails,
@@ -26,8 +22,17 @@ from shared_schemas.hub import (
     ModelConfigInfo,
     VariantFormat,
 )
-from shared_schemas.library import HUB_ID_PATH_PATTERN, MODEL_ID_PATH_PATTERN
-from shared_schemas.responses import ModelResponse
+from manager.hub.search import MAX_CURSOR, SearchQuery
+from manager.library.deps import LibraryDep
+from manager.library.search_verdicts import with_verdicts
+from service_kit.responses import ModelResponse
+from shared_schemas.errors import error_responses
+from shared_schemas.model_ids import (
+    HUB_ID_PATTERN,
+    MAX_PART,
+    MODEL_ID_PATTERN,
+    PART_PATTERN,
+)
 
 router = APIRouter(tags=["hub"])
 
@@ -36,7 +41,7 @@ HubIdPath = Annotated[
     Path(
         description="Hub id (org/name).",
         max_length=512,
-        json_schema_extra={"pattern": HUB_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": HUB_ID_PATTERN},
     ),
 ]
 ModelIdPath = Annotated[
@@ -44,7 +49,7 @@ ModelIdPath = Annotated[
     Path(
         description="Hub id (org/name), or local/<name>.",
         max_length=512,
-        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": MODEL_ID_PATTERN},
     ),
 ]
 
@@ -61,7 +66,8 @@ async def search_hub(
     settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=200, description="Text in the id.")] = None,
     author: Annotated[
-        str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", description="Org or user.")
+        str | None,
+        Query(pattern=rf"^{PART_PATTERN}$", max_length=MAX_PART, description="Org or user."),
     ] = None,
     library: Annotated[HubLibrary | None, Query()] = None,
     pipeline_tag: Annotated[

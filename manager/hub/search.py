@@ -18,11 +18,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from manager.characteristics import extract_characteristics
 from manager.errors import BadRequestError
-from manager.hub.characteristics import extract_characteristics
 from manager.hub.quant import parse_quant, quant_from_config
+from manager.hub.schemas import HubLibrary, HubSearchResult, HubSort, QuantLevel
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.hub import HubLibrary, HubSearchResult, HubSort, QuantLevel
 
 MAX_CURSOR = 4096
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from manager.characteristics import extract_characteristics
 from manager.errors import (
     HubAccessDeniedError,
     HubModelNotFoundError,
@@ -25,16 +26,12 @@ from manager.errors import (
 )
 from manager.hub.cache import Cached, TTLCache
 from manager.hub.card import card_body
-from manager.hub.characteristics import extract_characteristics
-from manager.hub.client import FileNotOnHub, HubClient, access_denied
+from manager.hub.client import FileNotOnHub, HubClient
 from manager.hub.details import ConfigRead, build_details, has_file, parse_config
+from manager.hub.errors import access_denied
 from manager.hub.ids import parse_hub_id, parse_model_id
 from manager.hub.local_config import read_local_config
-from manager.hub.search import SearchQuery, decode_cursor, encode_cursor, hub_query, search_result
-from manager.hub.variants import name_query, rank, variants_of, variants_query
-from manager.metrics import ManagerMetrics
-from manager.settings import ManagerSettings
-from shared_schemas.hub import (
+from manager.hub.schemas import (
     HubModelCard,
     HubModelDetails,
     HubSearchPage,
@@ -43,6 +40,10 @@ from shared_schemas.hub import (
     ModelConfigInfo,
     VariantFormat,
 )
+from manager.hub.search import SearchQuery, decode_cursor, encode_cursor, hub_query, search_result
+from manager.hub.variants import name_query, rank, variants_of, variants_query
+from manager.metrics import ManagerMetrics
+from manager.settings import ManagerSettings
 
 T = TypeVar("T")
 

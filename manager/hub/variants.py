@@ -19,8 +19,8 @@ from typing import Any
 from manager.hub.details import repo_files
 from manager.hub.files import gguf_selections, safetensors_selection
 from manager.hub.quant import parse_gguf_quant, parse_mlx_quant, quant_from_config
+from manager.hub.schemas import HubVariant, VariantFormat
 from manager.hub.search import SEARCH_EXPAND, parse_datetime
-from shared_schemas.hub import HubVariant, VariantFormat
 
 VARIANT_EXPAND = tuple(p for p in SEARCH_EXPAND if p not in ("pipeline_tag", "author"))
 

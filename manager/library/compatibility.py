@@ -31,8 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.library import (
+from manager.library.schemas import (
     CompatibilityLabel,
     CompatibilityReason,
     CompatibilityReport,
@@ -43,6 +42,7 @@ from shared_schemas.library import (
     ReasonSeverity,
     WeightsKind,
 )
+from shared_schemas.characteristics import ModelCharacteristics
 
 DEFAULT_CONTEXT_TOKENS = 4096
 KV_BYTES_PER_ELEMENT = 2

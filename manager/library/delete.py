@@ -9,10 +9,14 @@ computed from a scan narrowed to the target repo alone: huggingface_hub looks re
 by commit hash across every repo it is given, and one commit hash can be cached under several
 repos (a renamed repo kept under both names, a mirror, a fork, identical uploads), so a scan
 of the whole cache would pick whichever repo came first. Every planned path must then lie
-under the repo's own ``models--org--name`` folder; other repos holding the same commit are
+under the repo's own cache folder; other repos holding the same commit are
 named in the answer and left as they are. An imported
 folder is removed with ``shutil.rmtree``, which never follows symlinks; files hard-linked
 from elsewhere stay where they came from. Both steps are blocking: run them in a thread.
+
+``refuse_while_downloading`` is the check against the download jobs, and ``delete_result``
+the answer (what was removed, or would be on a dry run, and what stays); the order of the
+whole delete (checks, unload, remove, forget) is ``Library.delete``'s.
 """
 
 from __future__ import annotations
@@ -24,17 +28,18 @@ from pathlib import Path
 
 from huggingface_hub import CachedRepoInfo, DeleteCacheStrategy, HFCacheInfo, scan_cache_dir
 
-from manager.errors import ModelNotFoundError
+from manager.errors import ConflictError, ModelNotFoundError
 from manager.library.paths import (
     LOCAL_PREFIX,
     escaping_symlinks,
     is_inside,
     is_local_id,
     outside_root,
-    repo_folder,
     validate_local_name,
     validate_model_id,
 )
+from manager.library.schemas import DeleteResult
+from shared_schemas.hf_cache import repo_dir
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def plan_delete(model_id: str, cache_dir: Path, models_dir: Path) -> DeletePlan:
         _check_tree(target, models_dir, model_id)
         return DeletePlan(model_id, target, models_dir, None, (), _tree_bytes(target))
 
-    target = cache_dir / repo_folder(model_id)
+    target = repo_dir(cache_dir, model_id)
     if not os.path.lexists(target):
         raise _not_found(model_id)
     _check_tree(target, cache_dir, model_id)
@@ -172,3 +177,29 @@ def execute_delete(plan: DeletePlan) -> None:
         plan.target.unlink()
     else:
         shutil.rmtree(plan.target)
+
+
+def refuse_while_downloading(model_id: str, owned: set[str] | None) -> None:
+    """409 ``download_in_progress`` while a download job owns the model's files."""
+    if owned is not None and model_id in owned:
+        raise ConflictError(
+            f"a download of '{model_id}' is in progress",
+            code="download_in_progress",
+            resolution_steps=["Cancel the download first (DELETE /api/downloads/{id})."],
+        )
+
+
+def delete_result(
+    plan: DeletePlan, kept: list[str], *, unloaded: bool | None, dry_run: bool
+) -> DeleteResult:
+    """The answer to a delete: what was removed (on a dry run: what would be), what stays."""
+    return DeleteResult(
+        id=plan.model_id,
+        dry_run=dry_run,
+        unloaded=unloaded,
+        freed_bytes=plan.freed_bytes,
+        removed_revisions=list(plan.revisions),
+        removed_paths=plan.removed_paths,
+        kept_repos=list(plan.kept_repos),
+        kept_paths=kept,
+    )

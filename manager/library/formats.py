@@ -9,8 +9,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from manager.library.schemas import ModelFormat, WeightsKind
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.library import ModelFormat, WeightsKind
 from shared_schemas.openai import ModelType
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

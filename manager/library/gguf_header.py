@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manager.hub.characteristics import architecture_family, badges
+from manager.characteristics import architecture_family, badges
 from shared_schemas.characteristics import ModelCharacteristics
 
 GGUF_MAGIC = b"GGUF"

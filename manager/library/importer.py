@@ -5,8 +5,8 @@ Blocking: run it in a thread. A folder needs ``config.json`` (a JSON object with
 a valid header. Everything wrong is reported at once, as a 400 naming what is missing.
 
 Only regular files are brought in, and only those whose real path (symlinks resolved) stays
-inside the source folder, or, for a Hugging Face snapshot (``models--org--name/snapshots/
-<commit>``), inside its repo's ``blobs/`` (and the cache's shared blob store, when it has
+inside the source folder, or, for a Hugging Face snapshot (``snapshots/<commit>`` of a
+cache repo), inside its repo's ``blobs/`` (and the cache's shared blob store, when it has
 one). A symlink to anything else (``/etc/shadow``, ``/proc/self/environ``, another user's
 file), a device or pipe, a symlinked folder and a hidden entry are skipped and listed in the
 answer; a link pointing out is never opened, so the answer says nothing about its target.
@@ -34,7 +34,7 @@ from manager.errors import BadRequestError, ConflictError, InsufficientStorageEr
 from manager.library.formats import has_tokenizer, weight_files
 from manager.library.gguf_header import InvalidGGUFError, read_gguf_header
 from manager.library.paths import LOCAL_PREFIX, is_inside, valid_name, validate_local_name
-from shared_schemas.library import ImportMode, SkippedFile, SkipReason
+from manager.library.schemas import ImportMode, SkippedFile, SkipReason
 
 STAGING_PREFIX = ".import-"
 # A model folder holds tens of files, a large sharded one hundreds. Walking stops past this many

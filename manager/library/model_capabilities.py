@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from manager.inference_client import InferenceClient
-from shared_schemas.service_errors import ServiceError
+from service_kit.service_errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

@@ -1,27 +1,37 @@
-"""Model ids and where they live on disk, with the checks that keep every path inside its root.
+"""Model ids as the library reads them, and the checks that keep every path inside its root.
 
-An id is a Hub repo id (``org/name`` or ``name``), kept in the Hugging Face cache as
-``models--org--name``, or ``local/<name>``, an imported folder in the models directory. Ids
-are checked before any path is built: no ``..``, no absolute paths, no separators other than
-the one ``/``, nothing but letters, digits and ``._-``. Paths built from them are then
-resolved (symlinks followed) and must stay inside their root.
+An id is a Hub repo id (``org/name`` or ``name``), kept in the Hugging Face cache, or
+``local/<name>``, an imported folder in the models directory; the grammar is the shared one
+(:mod:`shared_schemas.model_ids`), checked before any path is built. Paths built from ids are
+then resolved (symlinks followed) and must stay inside their root
+(:func:`shared_schemas.hf_cache.is_inside`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from manager.errors import BadRequestError
+from shared_schemas.hf_cache import is_inside
+from shared_schemas.model_ids import (
+    LOCAL_PREFIX,
+    MAX_LOCAL_NAME,
+    InvalidModelId,
+    ModelId,
+    is_local_name,
+)
 
-LOCAL_PREFIX = "local/"
-MAX_ID_LENGTH = 256
-MAX_NAME_LENGTH = 128
-REPO_PREFIX = "models--"
-_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_ID_RE = re.compile(rf"^{_PART}(?:/{_PART})?$")
-_NAME_RE = re.compile(rf"^{_PART}$")
+__all__ = [
+    "LOCAL_PREFIX",
+    "escaping_symlinks",
+    "is_inside",
+    "is_local_id",
+    "outside_root",
+    "valid_name",
+    "validate_local_name",
+    "validate_model_id",
+]
 
 
 def _invalid_id(model_id: str) -> BadRequestError:
@@ -35,10 +45,10 @@ def _invalid_id(model_id: str) -> BadRequestError:
 
 def validate_model_id(model_id: str) -> str:
     """Return ``model_id`` if it is a well-formed id, else raise 400 ``invalid_model_id``."""
-    if not model_id or len(model_id) > MAX_ID_LENGTH:
-        raise _invalid_id(model_id)
-    if ".." in model_id or "--" in model_id or not _ID_RE.match(model_id):
-        raise _invalid_id(model_id)
+    try:
+        ModelId.parse(model_id)
+    except InvalidModelId:
+        raise _invalid_id(model_id) from None
     return model_id
 
 
@@ -47,48 +57,20 @@ def is_local_id(model_id: str) -> bool:
 
 
 def valid_name(name: str) -> bool:
-    """A name ``local/<name>`` can be read back by (``validate_model_id``): no ``..``/``--``."""
-    return (
-        len(name) <= MAX_NAME_LENGTH
-        and ".." not in name
-        and "--" not in name
-        and bool(_NAME_RE.match(name))
-    )
+    """A name ``local/<name>`` can be read back by (``validate_model_id``)."""
+    return is_local_name(name)
 
 
 def validate_local_name(name: str) -> str:
     if not valid_name(name):
         raise BadRequestError(
             f"invalid name {name[:80]!r}: use letters, digits, '.', '_' and '-' "
-            f"(at most {MAX_NAME_LENGTH}, starting with a letter or digit, no '..' or '--')",
+            f"(at most {MAX_LOCAL_NAME}, starting and ending with a letter or digit, no '..' "
+            "or '--')",
             code="invalid_name",
             param="name",
         )
     return name
-
-
-def repo_folder(model_id: str) -> str:
-    """``org/name`` → ``models--org--name``."""
-    return REPO_PREFIX + model_id.replace("/", "--")
-
-
-def id_from_repo_folder(folder: str) -> str | None:
-    """``models--org--name`` → ``org/name``; None when the folder is not a valid model repo."""
-    if not folder.startswith(REPO_PREFIX):
-        return None
-    model_id = folder[len(REPO_PREFIX) :].replace("--", "/", 1)
-    if "--" in model_id or ".." in model_id or not _ID_RE.match(model_id):
-        return None
-    if model_id.startswith(LOCAL_PREFIX):
-        return None
-    return model_id
-
-
-def is_inside(path: Path | str, root: Path | str) -> bool:
-    """Whether ``path``, with every symlink resolved, is ``root`` or below it."""
-    real = os.path.realpath(path)
-    real_root = os.path.realpath(root)
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def escaping_symlinks(tree: Path, root: Path) -> list[Path]:

@@ -11,9 +11,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from manager.library.scan import ScannedModel
+from manager.library.schemas import LibrarySort, LocalModel, ModelFormat
 from manager.library.tables import LibraryRecord
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.library import LibrarySort, LocalModel, ModelFormat
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
+from manager.downloads.deps import OwnedModelsDep
 from manager.fleet.schemas import InferencePool
-from manager.library.deps import LibraryDep, OptionalHubDep, OwnedDownloadsDep
+from manager.library.deps import LibraryDep, OptionalHubDep
 from manager.library.queries import LibraryQuery
-from shared_schemas.errors import error_responses
-from shared_schemas.library import (
-    MODEL_ID_PATH_PATTERN,
+from manager.library.schemas import (
     CleanupResult,
     CompatibilityReport,
     DeleteResult,
@@ -22,6 +21,8 @@ from shared_schemas.library import (
     LocalModelList,
     StorageStats,
 )
+from shared_schemas.errors import error_responses
+from shared_schemas.model_ids import MODEL_ID_PATTERN
 from shared_schemas.pool import LoadRequest, LoadResult, UnloadResult
 
 router = APIRouter()
@@ -31,7 +32,7 @@ ModelIdPath = Annotated[
     Path(
         description="`org/name` (Hugging Face cache) or `local/<name>` (imported).",
         max_length=512,
-        json_schema_extra={"pattern": MODEL_ID_PATH_PATTERN},
+        json_schema_extra={"pattern": MODEL_ID_PATTERN},
     ),
 ]
 
@@ -70,7 +71,7 @@ async def get_local_model(model_id: ModelIdPath, library: LibraryDep) -> LocalMo
 async def delete_local_model(
     model_id: ModelIdPath,
     library: LibraryDep,
-    owned: OwnedDownloadsDep,
+    owned: OwnedModelsDep,
     dry_run: Annotated[
         bool, Query(description="Only report what would be removed and what stays.")
     ] = False,
@@ -116,7 +117,7 @@ async def model_compatibility(
     responses=error_responses(401),
     summary="Disk use: models, partial downloads, unreferenced blobs, free space",
 )
-async def storage_stats(library: LibraryDep, owned: OwnedDownloadsDep) -> StorageStats:
+async def storage_stats(library: LibraryDep, owned: OwnedModelsDep) -> StorageStats:
     return await library.storage_stats(owned)
 
 
@@ -129,7 +130,7 @@ async def storage_stats(library: LibraryDep, owned: OwnedDownloadsDep) -> Storag
 )
 async def storage_cleanup(
     library: LibraryDep,
-    owned: OwnedDownloadsDep,
+    owned: OwnedModelsDep,
     dry_run: Annotated[bool, Query(description="Only report what would be removed.")] = False,
 ) -> CleanupResult:
     return await library.cleanup(owned, dry_run=dry_run)

@@ -1,8 +1,8 @@
 """Find the models on disk: the Hugging Face cache and the models directory. Blocking: run it in
 a thread (``asyncio.to_thread``), never on the event loop.
 
-A Hub model is a ``models--org--name`` repo whose current snapshot (``refs/main``, or the
-newest snapshot when there is no ref) holds a ``config.json`` or a ``.gguf`` file. An
+A Hub model is a cache repo whose current snapshot (one rule for both processes:
+:func:`shared_schemas.hf_cache.current_snapshot`) holds a ``config.json`` or a ``.gguf`` file. An
 imported model is a folder ``<models dir>/<name>`` with a ``config.json`` or a ``.gguf``
 file; hidden entries (staging folders of imports in progress) are skipped.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manager.hub.characteristics import extract_characteristics
+from manager.characteristics import extract_characteristics
 from manager.library.formats import (
     card_pipeline_tag,
     model_format,
@@ -36,14 +36,23 @@ from manager.library.formats import (
     weight_files,
 )
 from manager.library.gguf_header import InvalidGGUFError, gguf_characteristics, read_gguf_header
-from manager.library.paths import LOCAL_PREFIX, id_from_repo_folder, is_inside, valid_name
+from manager.library.paths import LOCAL_PREFIX, valid_name
+from manager.library.schemas import ModelFormat, ModelSource, WeightsKind
 from shared_schemas.characteristics import ModelCharacteristics
-from shared_schemas.library import ModelFormat, ModelSource, WeightsKind
+from shared_schemas.hf_cache import (
+    blobs_dir,
+    current_snapshot,
+    is_inside,
+    is_partial,
+    ref_path,
+    repo_dir,
+    snapshots_dir,
+)
+from shared_schemas.model_ids import ModelId, is_cache_folder_name
 from shared_schemas.openai import ModelType
 
 logger = logging.getLogger(__name__)
 
-INCOMPLETE_SUFFIX = ".incomplete"
 _GGUF_KEY_BYTES = 64 * 1024
 # Salt of the characteristics cache key: a new field in ModelCharacteristics is a new key.
 _KEY_SALT = ("v1:" + ",".join(sorted(ModelCharacteristics.model_fields))).encode()
@@ -195,12 +204,12 @@ class LibraryScanner:
             if model_id.startswith(LOCAL_PREFIX):
                 self._local.pop(model_id[len(LOCAL_PREFIX) :], None)
             else:
-                self._hub.pop("models--" + model_id.replace("/", "--"), None)
+                self._hub.pop(repo_dir(self.cache_dir, model_id).name, None)
 
     def _scan_hub(self) -> list[ScannedModel]:
         try:
             with os.scandir(self.cache_dir) as entries:
-                folders = sorted(e.name for e in entries if e.name.startswith("models--"))
+                folders = sorted(e.name for e in entries if is_cache_folder_name(e.name))
         except OSError:
             self._hub.clear()
             return []
@@ -224,9 +233,10 @@ class LibraryScanner:
         in or out); ``config.json`` too when it is a plain file that could be edited in place
         (in the standard layout it is a link to an immutable blob)."""
         repo = self.cache_dir / folder
-        model_id = id_from_repo_folder(folder)
-        watch: tuple[str, ...] = (str(repo / "refs" / "main"), str(repo / "snapshots"))
-        snapshot = self._current_snapshot(repo) if model_id is not None else None
+        parsed = ModelId.from_folder_name(folder)
+        model_id = str(parsed) if parsed is not None else None
+        watch: tuple[str, ...] = (str(ref_path(repo)), str(snapshots_dir(repo)))
+        snapshot = current_snapshot(repo) if model_id is not None else None
         if snapshot is not None:
             watch += (str(snapshot),)
             config = snapshot / "config.json"
@@ -239,29 +249,13 @@ class LibraryScanner:
         self._hub[folder] = _Remembered(watch, signature, model)
         return model
 
-    @staticmethod
-    def _current_snapshot(repo: Path) -> Path | None:
-        snapshots = repo / "snapshots"
-        try:
-            commit = (repo / "refs" / "main").read_text().strip()
-        except OSError:
-            try:
-                candidates = [p for p in snapshots.iterdir() if p.is_dir()]
-            except OSError:
-                return None
-            return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
-        if not commit or "/" in commit or commit.startswith("."):
-            return None
-        snapshot = snapshots / commit
-        return snapshot if snapshot.is_dir() else None
-
     def _read_hub_model(self, model_id: str, repo: Path, snapshot: Path) -> ScannedModel | None:
         files = _walk_files(snapshot)
         names = [rel for rel, _ in files]
         if "config.json" not in names and not any(n.lower().endswith(".gguf") for n in names):
             return None
         try:
-            revisions = tuple(sorted(p.name for p in (repo / "snapshots").iterdir() if p.is_dir()))
+            revisions = tuple(sorted(p.name for p in snapshots_dir(repo).iterdir() if p.is_dir()))
         except OSError:
             revisions = (snapshot.name,)
         return self._build(
@@ -390,13 +384,13 @@ def _repo_size(repo: Path) -> int:
     """Bytes a cache repo holds: complete blobs plus any regular files kept in snapshots."""
     total = 0
     try:
-        with os.scandir(repo / "blobs") as blobs:
+        with os.scandir(blobs_dir(repo)) as blobs:
             for blob in blobs:
-                if not blob.name.endswith(INCOMPLETE_SUFFIX) and blob.is_file():
+                if not is_partial(blob.name) and blob.is_file():
                     total += blob.stat().st_size
     except OSError:
         pass
-    for dirpath, _dirs, filenames in os.walk(repo / "snapshots"):
+    for dirpath, _dirs, filenames in os.walk(snapshots_dir(repo)):
         for name in filenames:
             path = os.path.join(dirpath, name)
             if not os.path.islink(path):

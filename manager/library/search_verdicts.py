@@ -13,10 +13,10 @@ import asyncio
 import logging
 
 from manager.errors import ManagerError
+from manager.hub.schemas import HubSearchPage
 from manager.hub.service import HubService
+from manager.library.schemas import CompatibilityReport
 from manager.library.service import Library
-from shared_schemas.hub import HubSearchPage
-from shared_schemas.library import CompatibilityReport
 
 logger = logging.getLogger(__name__)
 

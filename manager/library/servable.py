@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from manager.downloads.plan import matches
+from manager.downloads.schemas import DownloadFormat
 from manager.errors import ConflictError
-from shared_schemas.downloads import DownloadFormat
+from manager.library.schemas import CompatibilityReport, CompatibilitySummary
 from shared_schemas.errors import ErrorBody
-from shared_schemas.library import CompatibilityReport, CompatibilitySummary
 from shared_schemas.openai import ModelState
 
 SERVABLE_LABEL = "runs"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared_schemas.library import StaticCatalogEntry
+from manager.library.schemas import StaticCatalogEntry
 
 logger = logging.getLogger(__name__)
 

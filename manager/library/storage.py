@@ -21,9 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from manager.library.importer import STAGING_PREFIX
-from manager.library.paths import id_from_repo_folder, is_inside
-from manager.library.scan import INCOMPLETE_SUFFIX, ScannedModel
-from shared_schemas.library import (
+from manager.library.scan import ScannedModel
+from manager.library.schemas import (
     CleanupKind,
     CleanupResult,
     DiskUsage,
@@ -31,13 +30,15 @@ from shared_schemas.library import (
     ModelUsage,
     StorageStats,
 )
+from shared_schemas.hf_cache import blobs_dir, is_inside, is_partial, snapshots_dir
+from shared_schemas.model_ids import ModelId
 
 
 def _referenced_blobs(repo: Path) -> set[str]:
     """Names in ``repo/blobs`` that some snapshot links to."""
-    blobs = os.path.realpath(repo / "blobs")
+    blobs = os.path.realpath(blobs_dir(repo))
     names: set[str] = set()
-    for dirpath, _dirs, filenames in os.walk(repo / "snapshots"):
+    for dirpath, _dirs, filenames in os.walk(snapshots_dir(repo)):
         for name in filenames:
             link = os.path.join(dirpath, name)
             if os.path.islink(link):
@@ -105,16 +106,17 @@ def find_loose_files(
     except OSError:
         folders = []
     for folder in folders:
-        model_id = id_from_repo_folder(folder)
+        parsed = ModelId.from_folder_name(folder)
         repo = cache_dir / folder
-        if model_id is None or repo.is_symlink() or not (repo / "blobs").is_dir():
+        if parsed is None or repo.is_symlink() or not blobs_dir(repo).is_dir():
             continue
+        model_id = str(parsed)
         referenced: set[str] | None = None
-        for blob in sorted(os.listdir(repo / "blobs")):
-            path = repo / "blobs" / blob
+        for blob in sorted(os.listdir(blobs_dir(repo))):
+            path = blobs_dir(repo) / blob
             if path.is_symlink() or not path.is_file():
                 continue
-            if blob.endswith(INCOMPLETE_SUFFIX):
+            if is_partial(blob):
                 item = _loose(path, "partial", model_id, owned, now, grace_s)
             else:
                 if referenced is None:

@@ -58,9 +58,9 @@ from manager.proxy.upstream import (
     UpstreamUnreachable,
 )
 from manager.settings import ManagerSettings
+from service_kit.observability import current_request_id
+from service_kit.service_errors import send_envelope
 from shared_schemas.errors import envelope
-from shared_schemas.observability import current_request_id
-from shared_schemas.service_errors import send_envelope
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from manager.proxy.forward import Forwarder
+from service_kit.anthropic_errors import anthropic_error, error_event
 from shared_schemas.anthropic import ErrorResponse
-from shared_schemas.anthropic_errors import anthropic_error, error_event
 from shared_schemas.errors import error_responses
 
 router = APIRouter(tags=["openai"])

@@ -36,7 +36,7 @@ def test_chat_answers_clears_and_leaves(stack: Stack) -> None:
     try:
         child.sendline("hello there")
         child.expect_exact(PROMPT)
-        first_answer = child.before.split("hello there", 1)[1].strip()
+        first_answer = str(child.before).split("hello there", 1)[1].strip()
         assert first_answer
         child.sendline("/clear")
         child.expect_exact("(conversation cleared)")
@@ -44,7 +44,7 @@ def test_chat_answers_clears_and_leaves(stack: Stack) -> None:
         # After /clear the same message starts a fresh conversation: the same greedy answer.
         child.sendline("hello there")
         child.expect_exact(PROMPT)
-        assert child.before.split("hello there", 1)[1].strip() == first_answer
+        assert str(child.before).split("hello there", 1)[1].strip() == first_answer
         child.sendline("/bye")
         child.expect(pexpect.EOF)
     finally:

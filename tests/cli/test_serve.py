@@ -216,7 +216,7 @@ def test_serve_in_a_terminal_prints_the_banner_first_once_ready(
     try:
         child.expect_exact("Ctrl-C stops both.")
         ready = httpx.get(f"{url}/ready", timeout=10)
-        banner = ANSI.sub("", child.before).replace("\r", "")
+        banner = ANSI.sub("", child.before or "").replace("\r", "")
         assert ready.status_code == 200, ready.text
         assert banner.lstrip().startswith("modelyard ") and " is serving\n" in banner, banner
         assert "not ready" not in banner
@@ -226,7 +226,7 @@ def test_serve_in_a_terminal_prints_the_banner_first_once_ready(
         child.expect(r"INFO +manager  GET /v1/models 200")
         child.sendintr()
         child.expect(pexpect.EOF, timeout=60)
-        after = ANSI.sub("", child.before)
+        after = ANSI.sub("", child.before or "")
     finally:
         child.close(force=True)
     assert child.exitstatus == 0, after

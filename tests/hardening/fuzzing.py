@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import schemathesis
 from schemathesis.engine import events, from_schema
 
+from service_kit.anthropic_errors import is_messages_path
 from shared_schemas.anthropic import ErrorResponse as AnthropicError
-from shared_schemas.anthropic_errors import is_messages_path
 from shared_schemas.errors import ErrorEnvelope
 
 SEED = 20261101

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from modelyard_dev.procs import Service
+from shared_schemas.model_ids import MAX_PART
 from tests.hardening.conftest import MAX_TOKENS, MODEL, assert_envelope, pool_slots
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
@@ -88,7 +89,7 @@ def test_malformed_json_is_400(inference: Service, path: str, body: bytes) -> No
 
 # ---- model ids -------------------------------------------------------------------------------
 
-LONG_ID = "org/" + "n" * 253  # 257 characters
+LONG_ID = "org/" + "n" * (MAX_PART + 1)  # a name one character over the grammar's limit
 
 
 @pytest.mark.parametrize(

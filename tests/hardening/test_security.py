@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from modelyard_dev.procs import Service, inference_service, manager_service
-from shared_schemas.anthropic_errors import is_messages_path
+from service_kit.anthropic_errors import is_messages_path
 from tests.hardening.conftest import MODEL, assert_envelope, manager_env
 
 INFERENCE_KEY = "inference-key-5f0c2a"

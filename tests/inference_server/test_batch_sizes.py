@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from inference_server.generation.events import Delta, Done, Event, Failed, Job
-from inference_server.generation.sampling import SamplingParams
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
+from inference_server.runtime.events import Delta, Done, Event, Failed, Job
+from inference_server.runtime.sampling import SamplingParams
+from inference_server.runtime.worker import MLXWorker
 
 GB = 1024**3
 

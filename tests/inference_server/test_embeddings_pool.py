@@ -11,9 +11,9 @@ import pytest
 
 from inference_server.embeddings.runtime import EmbeddingRuntime
 from inference_server.errors import PoolBusyError
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
+from inference_server.runtime.worker import MLXWorker
 from modelyard_dev.tiny_model import TINY, write_model
 from modelyard_dev.tiny_multimodal import (
     bert_embedding_files,

@@ -10,10 +10,10 @@ import pytest
 
 from inference_server.cpu_blas import CpuBlas
 from inference_server.errors import ModelNotFoundError, ModelNotLoadableError, PoolBusyError
-from inference_server.generation.events import Done, Failed, Job
-from inference_server.generation.sampling import SamplingParams
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.pool import ModelPool
+from inference_server.runtime.events import Done, Failed, Job
+from inference_server.runtime.sampling import SamplingParams
+from inference_server.runtime.worker import MLXWorker
 from shared_schemas.pool import SlotState
 
 GB = 2**30

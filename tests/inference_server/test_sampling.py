@@ -1,4 +1,4 @@
-from inference_server.generation.sampling import SamplingParams, make_processors, make_sampler
+from inference_server.runtime.sampling import SamplingParams, make_processors, make_sampler
 from shared_schemas.openai import ChatCompletionRequest
 
 

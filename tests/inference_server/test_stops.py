@@ -1,4 +1,4 @@
-from inference_server.generation.stops import StopScanner
+from inference_server.runtime.stops import StopScanner
 
 
 def feed_all(scanner: StopScanner, pieces: list[str]) -> tuple[str, bool]:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from inference_server.errors import BadRequestError
-from inference_server.generation.events import Delta, Done, Failed, Job
-from inference_server.generation.sampling import SamplingParams
-from inference_server.generation.worker import MLXWorker
 from inference_server.pool.kinds import ModelKind
 from inference_server.pool.pool import ModelPool
+from inference_server.runtime.events import Delta, Done, Failed, Job
+from inference_server.runtime.sampling import SamplingParams
+from inference_server.runtime.worker import MLXWorker
 from inference_server.vision.images import ImageLimits, load_images
 from modelyard_dev.tiny_model import TINY, write_model
 from modelyard_dev.tiny_multimodal import vision_files, write_files

@@ -154,7 +154,7 @@ async def test_declared_routes_forward_like_the_fast_path(
     async with app_client(inference_url=upstream) as (_app, client):
         fast = await client.post("/v1/chat/completions", json=request)
     app = create_app(make_settings(inference_url=upstream))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not ForwardedPaths]
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not ForwardedPaths]  # type: ignore[comparison-overlap]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:

@@ -11,8 +11,8 @@ import pytest
 from huggingface_hub import scan_cache_dir, snapshot_download
 
 from manager.downloads.cache import RepoCache
-from manager.downloads.engine import open_for_append
-from manager.downloads.jobs import DiskUsage
+from manager.downloads.partial import open_for_append
+from manager.downloads.preflight import DiskUsage
 from modelyard_dev.fake_hub import FakeHub
 from tests.manager.downloads.conftest import TINY, Manager, ManagerFactory
 from tests.manager.downloads.test_engine import FullDisk

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from manager.downloads.events import EventBus
-from shared_schemas.downloads import (
+from manager.downloads.schemas import (
     DownloadJob,
     JobDeletedEvent,
     JobEvent,

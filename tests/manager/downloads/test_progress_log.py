@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from manager.downloads.progress_log import DownloadLog
-from shared_schemas.downloads import DownloadJob, FileProgress, JobEvent, JobStatus
+from manager.downloads.schemas import DownloadJob, FileProgress, JobEvent, JobStatus
 
 
 def job(status: JobStatus, done: int, **kw: object) -> DownloadJob:

@@ -124,3 +124,33 @@ async def test_a_job_stream_ends_after_the_jobs_last_event(
         # The stream of every job does not end with one of them.
         with pytest.raises(TimeoutError):
             await read_stream(m, "/api/downloads/events", within=0.5)
+
+
+async def test_a_hub_401_to_the_planner_is_access_denied(
+    hub: FakeHub, run_manager: ManagerFactory
+) -> None:
+    """Reproduction: a 401 without ``X-Error-Code`` on the revision lookup (a token the Hub
+    refuses) made ``POST /api/downloads`` answer 502 ``BAD_GATEWAY``, while the Hub details
+    route and the byte engine answered 403 ``HUB_ACCESS_DENIED``; it is access denied."""
+    async with run_manager() as m:
+        hub.fail_next(1, status=401, target="api", path_glob=f"/api/models/{TINY}/revision/*")
+        response = await m.client.post("/api/downloads", json={"model_id": TINY})
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "HUB_ACCESS_DENIED"
+
+
+async def test_an_unavailable_hub_at_planning_is_503_with_its_retry_after(
+    hub: FakeHub, run_manager: ManagerFactory
+) -> None:
+    """The planner retries a busy Hub, then answers 503 with the Hub's ``Retry-After`` (or the
+    one default when the Hub gave none)."""
+    async with run_manager(download_retries=1) as m:
+        glob = f"/api/models/{TINY}/revision/*"
+        hub.fail_next(2, status=429, target="api", path_glob=glob, retry_after=0.05)
+        response = await m.client.post("/api/downloads", json={"model_id": TINY})
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "1"
+        hub.fail_next(2, status=503, target="api", path_glob=glob)
+        response = await m.client.post("/api/downloads", json={"model_id": TINY})
+        assert (response.status_code, response.headers["Retry-After"]) == (503, "5")
+        assert (await m.client.get("/api/downloads")).json()["total"] == 0

@@ -6,10 +6,11 @@ import email.utils
 
 import pytest
 
-from manager.downloads.retry import backoff_delay, parse_retry_after
+from manager.downloads.retry import backoff_delay
+from manager.downloads.schemas import JobStatus
 from manager.downloads.states import TRANSITIONS, Action, can_move, plan_action
 from manager.errors import ConflictError
-from shared_schemas.downloads import JobStatus
+from manager.hub.errors import parse_retry_after
 
 S = JobStatus
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from manager.hub.details import ConfigRead, build_details, has_file, parse_config, repo_files
 from manager.hub.files import RepoFile
+from manager.hub.schemas import HubVariant, QuantLevel
 from manager.hub.variants import name_query, rank, variants_of, variants_query
-from shared_schemas.hub import HubVariant, QuantLevel
 
 
 def test_repo_files_tolerates_odd_siblings() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from manager.errors import BadRequestError
-from manager.hub.ids import ModelId, cache_folder_name, parse_hub_id, parse_model_id
+from manager.hub.ids import ModelId, parse_hub_id, parse_model_id
 
 
 @pytest.mark.parametrize(
@@ -76,5 +76,6 @@ def test_hub_ids_refuse_local() -> None:
 
 
 def test_cache_folder_name() -> None:
-    assert cache_folder_name(ModelId("Qwen", "Qwen2.5-7B")) == "models--Qwen--Qwen2.5-7B"
-    assert cache_folder_name(ModelId(None, "gpt2")) == "models--gpt2"
+    assert ModelId("Qwen", "Qwen2.5-7B").folder_name == "models--Qwen--Qwen2.5-7B"
+    assert ModelId(None, "gpt2").folder_name == "models--gpt2"
+    assert ModelId("local", "tiny").folder_name == "tiny"

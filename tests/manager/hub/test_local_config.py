@@ -112,3 +112,29 @@ def test_symlinks_out_of_the_roots_are_not_followed(
 def test_missing_roots(tmp_path: Path) -> None:
     assert read("local/x", tmp_path / "no-cache", tmp_path / "no-models") is None
     assert read("org/x", tmp_path / "no-cache", tmp_path / "no-models") is None
+
+
+def test_newest_of_several_snapshots_without_refs_agrees_with_library_and_server(
+    roots: tuple[Path, Path],
+) -> None:
+    """Reproduction: a repo with two snapshots and no ``refs/main`` (another tool wrote it,
+    or the ref was removed) was listed by ``/api/models/local`` and loaded by the inference
+    server (the newest snapshot), while ``/api/models/config`` said it was not local (it
+    accepted a single snapshot only) and asked the Hub. One rule now: the newest snapshot."""
+    from inference_server.pool.resolve import find_model_path
+    from manager.library.scan import LibraryScanner
+
+    cache, models = roots
+    repo = cache_model(cache, "org/two", b'{"model_type": "llama", "n_positions": 64}', ref=None)
+    newer = repo / "snapshots" / ("c" * 40)
+    newer.mkdir()
+    (newer / "config.json").write_text('{"model_type": "qwen2", "n_positions": 128}')
+    os.utime(repo / "snapshots" / SHA, (1_000_000, 1_000_000))
+    os.utime(newer, (2_000_000, 2_000_000))
+
+    found = read("org/two", cache, models)
+    assert found is not None and found.revision == "c" * 40
+    assert found.config is not None and found.config["model_type"] == "qwen2"
+    listed = LibraryScanner(cache, models).find("org/two")
+    assert listed is not None and listed.revision == found.revision
+    assert find_model_path("org/two", cache, [models]) == newer

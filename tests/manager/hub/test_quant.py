@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from manager.hub.quant import parse_gguf_quant, parse_mlx_quant, parse_quant, quant_from_config
-from shared_schemas.hub import QuantLevel
+from manager.hub.schemas import QuantLevel
 
 GGUF_NAMES = [
     ("llama-2-7b.Q4_K_M.gguf", "Q4_K_M", 4),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
+from manager.library.catalog import build_catalog
 from manager.library.pool_state import PoolView
 from manager.library.scan import LibraryScanner
-from manager.library.service import LibrarySnapshot
-from manager.proxy.catalog import build_catalog
+from manager.library.snapshot import LibrarySnapshot
 from shared_schemas.pool import PoolStatus, SlotInfo, SlotState
 from tests.manager.library.conftest import Dirs, place_folder, place_in_cache
 

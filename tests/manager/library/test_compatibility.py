@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from manager.hub.characteristics import extract_characteristics
+from manager.characteristics import extract_characteristics
 from manager.library.compatibility import (
     CompatibilityFacts,
     architecture_supported,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from manager.hub.characteristics import extract_characteristics
+from manager.characteristics import extract_characteristics
 from manager.library.formats import card_pipeline_tag, model_kind
 
 QWEN3 = {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"]}

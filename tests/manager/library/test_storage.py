@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from manager.library.service import owned_model_ids
+from manager.library.ownership import DownloadOwnership
 from tests.manager.library.conftest import (
     AppFactory,
     Dirs,
@@ -125,6 +125,5 @@ async def test_partials_of_a_job_are_kept(open_app: AppFactory, dirs: Dirs) -> N
 
 async def test_jobs_are_read_from_the_download_manager(open_app: AppFactory) -> None:
     async with open_app() as (app, _client):
-        assert await owned_model_ids(app.state.downloads) == set()
-    assert await owned_model_ids(None) is None
-    assert await owned_model_ids(object()) is None
+        ownership: DownloadOwnership = app.state.downloads
+        assert await ownership.owned_model_ids() == set()

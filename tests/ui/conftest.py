@@ -261,7 +261,16 @@ class Watched:
         self.page.goto(f"{self.base_url}/#/{route}")
 
     def wait_ready(self, name: str, timeout: float = 30_000) -> None:
-        self.page.wait_for_selector(f'main[data-ready="{name}"]', timeout=timeout)
+        """Wait until the page ``name`` is shown for the current address: after a change of
+        address, the ready mark of the previous render may stand until the router runs."""
+        self.page.wait_for_function(
+            """name => {
+              const main = document.querySelector("main");
+              return main?.dataset.ready === name && main.dataset.hash === location.hash;
+            }""",
+            arg=name,
+            timeout=timeout,
+        )
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

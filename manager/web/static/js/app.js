@@ -119,6 +119,7 @@ function show(mod, rest, params, page) {
   markNav(page);
   replace(main);
   delete main.dataset.ready; // set again by the page once it is shown
+  main.dataset.hash = location.hash; // which address the coming ready mark belongs to
   main.dataset.page = page;
   const ctx = { signal: controller.signal, go, onLogin };
   Promise.resolve(mod.render(main, { rest, params }, ctx))

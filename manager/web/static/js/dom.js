@@ -92,8 +92,12 @@ export function fmtWhen(value) {
   return new Date(ms).toLocaleDateString();
 }
 
-/** Say that a page is shown and usable: `main[data-ready]` and a performance mark. */
-export function markReady(main, name) {
+/**
+ * Say that a page is shown and usable: `main[data-ready]` and a performance mark. A render
+ * the router has already left (`ctx.signal` aborted) says nothing.
+ */
+export function markReady(main, name, ctx) {
+  if (ctx?.signal.aborted) return;
   main.dataset.ready = name;
   performance.mark(`modelyard:ready:${name}`);
 }

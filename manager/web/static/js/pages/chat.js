@@ -115,7 +115,7 @@ export async function render(main, { params }, ctx) {
     }
   }
   open(chat);
-  markReady(main, "chat");
+  markReady(main, "chat", ctx);
   input.focus();
   return () => streaming?.controller.abort();
 

@@ -97,7 +97,7 @@ export async function render(main, { params }, ctx) {
       : h("p", { class: "muted" }, "No models match."),
     nav,
   );
-  markReady(main, "results");
+  markReady(main, "results", ctx);
   if (slots.size) pageVerdicts(`/api/hub/search${query({ ...search, verdicts: true })}`, slots, ctx.signal);
 
   function goPage(n) {

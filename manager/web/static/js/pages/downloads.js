@@ -240,6 +240,6 @@ export async function render(main, _route, ctx) {
   const all = [...downloads.jobs.values()].sort((a, b) => b.created_at - a.created_at);
   for (const job of all) place(job);
   sync(new Set(["connection"]));
-  markReady(main, "downloads");
+  markReady(main, "downloads", ctx);
   return downloads.subscribe(sync);
 }

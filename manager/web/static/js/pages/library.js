@@ -106,7 +106,7 @@ export async function render(main, { params }, ctx) {
           )
         : h("p", { class: "muted" }, answer.total ? "No models match." : "No models yet: download one from Discover or import a folder."),
     );
-    markReady(main, "library");
+    markReady(main, "library", ctx);
   }
 
   await loadList();

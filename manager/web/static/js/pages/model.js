@@ -80,7 +80,7 @@ export async function render(main, { rest }, ctx) {
     ),
     h("div", { class: "model-grid" }, h("div", null, download, card, variants), filesPanel(details)),
   );
-  markReady(main, "model");
+  markReady(main, "model", ctx);
 
   compatibility(details.id, ctx.signal)
     .then((report) => {

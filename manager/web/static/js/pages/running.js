@@ -37,7 +37,7 @@ export async function render(main, _route, ctx) {
         shown = key;
         redraw(poolBox, poolView(pool, act));
       }
-      markReady(main, "running");
+      markReady(main, "running", ctx);
     } catch (err) {
       if (ctx.signal.aborted) return;
       shown = "";

@@ -203,6 +203,24 @@ def run_pull(
             f"({human_bytes(job.get('bytes_total'))})"
         )
         return EXIT_OK
+    # From here on the job exists: Ctrl-C detaches from it (or pauses it), wherever it lands.
+    bars = JobProgress(console, job["model_id"])
+    try:
+        _announce(job, reattached, console)
+        with bars:
+            final = follow(client, job, bars.update)
+    except KeyboardInterrupt:
+        bars.stop()
+        return _detach(client, job, request, console)
+    error = outcome(final)
+    if error is None:
+        console.print(verified_line(final))
+        return EXIT_OK
+    print_error(error, as_json=False)
+    return EXIT_FAILURE
+
+
+def _announce(job: dict[str, Any], reattached: bool, console: Console) -> None:
     if reattached:
         console.print(
             f"Re-attaching to the download of {escape(job['model_id'])} started "
@@ -216,19 +234,6 @@ def run_pull(
     warning = forced_warning(job)
     if warning:
         console.print(f"[yellow]{escape(warning)}[/]")
-    bars = JobProgress(console, job["model_id"])
-    try:
-        with bars:
-            final = follow(client, job, bars.update)
-    except KeyboardInterrupt:
-        bars.stop()
-        return _detach(client, job, request, console)
-    error = outcome(final)
-    if error is None:
-        console.print(verified_line(final))
-        return EXIT_OK
-    print_error(error, as_json=False)
-    return EXIT_FAILURE
 
 
 def _pull_json(client: ManagerClient, job: dict[str, Any], request: PullRequest) -> int:

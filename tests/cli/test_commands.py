@@ -3,6 +3,7 @@ output, exit codes, and what the manager did."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import time
@@ -145,6 +146,44 @@ def test_ctrl_c_during_pull(stack: Stack, pause: bool) -> None:
                 what="the job to go on",
             )
             assert api.get(f"/api/downloads/{job['id']}").json()["status"] == "downloading"
+        api.delete(f"/api/downloads/{job['id']}")
+
+
+def test_ctrl_c_as_the_download_starts_still_pauses_it(stack: Stack) -> None:
+    """Regression: a Ctrl-C that landed after the job was created but before the progress
+    bars were shown (while the "Downloading ..." line printed) ended the command with
+    "Interrupted." and exit 130, and ``--pause-on-exit`` left the download running. Seen as
+    a flaky ``test_ctrl_c_during_pull[pause-on-exit]`` on a slow first start; reproduced
+    here by a console whose first line is interrupted."""
+    from rich.console import Console
+
+    from modelyard.client import ManagerClient
+    from modelyard.pull import PullRequest, run_pull
+
+    class InterruptedConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            if not getattr(self, "interrupted", False):
+                self.interrupted = True
+                raise KeyboardInterrupt
+            super().print(*objects, **kwargs)
+
+    repo = "cli/interrupt-early"
+    add_weights(stack, repo, 8_000_000, bps=1_000_000)
+    console = InterruptedConsole(file=io.StringIO(), force_terminal=False)
+    client = ManagerClient(stack.url, TOKEN)
+    try:
+        request = PullRequest(repo, pause_on_exit=True, force=True)
+        try:
+            code = run_pull(client, request, as_json=False, console=console)
+        except KeyboardInterrupt:
+            pytest.fail("the Ctrl-C escaped the pull: the job was neither paused nor detached")
+    finally:
+        client.close()
+    assert code == 130
+    assert "Paused the download" in console.file.getvalue()  # type: ignore[attr-defined]
+    (job,) = jobs_of(stack, repo)
+    assert job["status"] == "paused"
+    with stack.api() as api:
         api.delete(f"/api/downloads/{job['id']}")
 
 

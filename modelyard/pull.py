@@ -194,7 +194,18 @@ def outcome(job: dict[str, Any]) -> CliError | None:
 def run_pull(
     client: ManagerClient, request: PullRequest, *, as_json: bool, console: Console
 ) -> int:
-    job, reattached, complete = start(client, request)
+    try:
+        job, reattached, complete = start(client, request)
+    except KeyboardInterrupt:
+        # The request may have reached the manager: a job it started is left (or paused)
+        # like one interrupted later.
+        found = find_active(client, request.model_id, request.revision)
+        if found is None:
+            raise
+        if as_json:
+            _pause_if_asked(client, found, request)
+            return EXIT_INTERRUPTED
+        return _detach(client, found, request, console)
     if as_json:
         return _pull_json(client, job, request)
     if complete:
@@ -240,12 +251,16 @@ def _pull_json(client: ManagerClient, job: dict[str, Any], request: PullRequest)
     try:
         final = follow(client, job, lambda _state: None)
     except KeyboardInterrupt:
-        if request.pause_on_exit:
-            with contextlib.suppress(CliError):
-                client.post(f"/api/downloads/{job['id']}/pause")
+        _pause_if_asked(client, job, request)
         return EXIT_INTERRUPTED
     emit_json(final)
     return EXIT_OK if final["status"] == "completed" else EXIT_FAILURE
+
+
+def _pause_if_asked(client: ManagerClient, job: dict[str, Any], request: PullRequest) -> None:
+    if request.pause_on_exit:
+        with contextlib.suppress(CliError):
+            client.post(f"/api/downloads/{job['id']}/pause")
 
 
 def _detach(

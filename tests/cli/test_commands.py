@@ -149,28 +149,41 @@ def test_ctrl_c_during_pull(stack: Stack, pause: bool) -> None:
         api.delete(f"/api/downloads/{job['id']}")
 
 
-def test_ctrl_c_as_the_download_starts_still_pauses_it(stack: Stack) -> None:
-    """Regression: a Ctrl-C that landed after the job was created but before the progress
-    bars were shown (while the "Downloading ..." line printed) ended the command with
-    "Interrupted." and exit 130, and ``--pause-on-exit`` left the download running. Seen as
-    a flaky ``test_ctrl_c_during_pull[pause-on-exit]`` on a slow first start; reproduced
-    here by a console whose first line is interrupted."""
+@pytest.mark.parametrize("where", ["after the request", "before the bars"])
+def test_ctrl_c_as_the_download_starts_still_pauses_it(stack: Stack, where: str) -> None:
+    """Regression: a Ctrl-C that landed once the manager had made the job, but before the
+    progress bars were shown (while the answer to the POST was read, or while the
+    "Downloading ..." line printed), ended the command with "Interrupted." and exit 130, and
+    ``--pause-on-exit`` left the download running. Seen as a flaky
+    ``test_ctrl_c_during_pull[pause-on-exit]`` (nothing on stdout) on a slow first start;
+    reproduced here by a client interrupted as the POST's answer arrives, and by a console
+    whose first line is interrupted."""
     from rich.console import Console
 
     from modelyard.client import ManagerClient
     from modelyard.pull import PullRequest, run_pull
 
+    class InterruptedClient(ManagerClient):
+        def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Any:
+            answer = super().post(path, json_body, **kwargs)
+            if where == "after the request" and path == "/api/downloads":
+                raise KeyboardInterrupt
+            return answer
+
     class InterruptedConsole(Console):
+        interrupted = False
+
         def print(self, *objects: Any, **kwargs: Any) -> None:
-            if not getattr(self, "interrupted", False):
+            if where == "before the bars" and not self.interrupted:
                 self.interrupted = True
                 raise KeyboardInterrupt
             super().print(*objects, **kwargs)
 
-    repo = "cli/interrupt-early"
+    repo = f"cli/interrupt-early-{where.replace(' ', '-')}"
     add_weights(stack, repo, 8_000_000, bps=1_000_000)
-    console = InterruptedConsole(file=io.StringIO(), force_terminal=False)
-    client = ManagerClient(stack.url, TOKEN)
+    out = io.StringIO()
+    console = InterruptedConsole(file=out, force_terminal=False)
+    client = InterruptedClient(stack.url, TOKEN)
     try:
         request = PullRequest(repo, pause_on_exit=True, force=True)
         try:
@@ -180,7 +193,7 @@ def test_ctrl_c_as_the_download_starts_still_pauses_it(stack: Stack) -> None:
     finally:
         client.close()
     assert code == 130
-    assert "Paused the download" in console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Paused the download" in out.getvalue()
     (job,) = jobs_of(stack, repo)
     assert job["status"] == "paused"
     with stack.api() as api:

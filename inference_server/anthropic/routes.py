@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from inference_server.anthropic import answer
 from inference_server.deps import GenerationDep, SettingsDep
-from inference_server.generation.service import unless_disconnected
-from service_kit.sse import SSE_CONTENT
+from inference_server.generation.replies import whole_answer
+from service_kit.sse import SSE_CONTENT, event_stream
 from shared_schemas.anthropic import (
     CountTokensRequest,
     CountTokensResponse,
@@ -19,8 +19,6 @@ from shared_schemas.anthropic import (
 
 router = APIRouter(tags=["anthropic"])
 
-CLIENT_CLOSED_REQUEST = 499
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorResponse, "description": "Error in Anthropic's shape"}
     for status in (400, 401, 404, 413, 415, 429, 500, 503)
@@ -46,13 +44,8 @@ async def create_message(
     generation = await answer.start(service, body)
     if body.stream:
         events = answer.events(generation, body, settings.keepalive_interval_s)
-        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
-    try:
-        work = answer.whole(generation, body)
-        message = await unless_disconnected(request.receive, generation, work)
-    finally:
-        await generation.close()
-    return message if message is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+        return event_stream(events)
+    return await whole_answer(request.receive, generation, answer.whole(generation, body))
 
 
 @router.post(

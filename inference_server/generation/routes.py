@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from inference_server.deps import GenerationDep, SettingsDep
 from inference_server.generation.formatting import (
@@ -11,8 +11,8 @@ from inference_server.generation.formatting import (
     completion_response,
     stream_frames,
 )
-from inference_server.generation.service import unless_disconnected
-from service_kit.sse import SSE_CONTENT
+from inference_server.generation.replies import whole_answer
+from service_kit.sse import SSE_CONTENT, event_stream
 from shared_schemas.errors import error_responses
 from shared_schemas.openai import (
     ChatCompletionRequest,
@@ -23,8 +23,6 @@ from shared_schemas.openai import (
 
 router = APIRouter(tags=["openai"])
 
-CLIENT_CLOSED_REQUEST = 499  # the client went away before the answer; nobody reads it
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = error_responses(400, 401, 404, 415, 422, 429, 500, 503)
 _STREAM_DOC = SSE_CONTENT
 
@@ -52,13 +50,8 @@ async def chat_completions(
             include_usage=body.include_usage(),
             keepalive_s=settings.keepalive_interval_s,
         )
-        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
-    try:
-        work = chat_response(generation, body.logprobs)
-        response = await unless_disconnected(request.receive, generation, work)
-    finally:
-        await generation.close()
-    return response if response is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+        return event_stream(frames)
+    return await whole_answer(request.receive, generation, chat_response(generation, body.logprobs))
 
 
 @router.post(
@@ -80,10 +73,5 @@ async def completions(
             keepalive_s=settings.keepalive_interval_s,
             echo_text=echo,
         )
-        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
-    try:
-        work = completion_response(generation, echo)
-        response = await unless_disconnected(request.receive, generation, work)
-    finally:
-        await generation.close()
-    return response if response is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+        return event_stream(frames)
+    return await whole_answer(request.receive, generation, completion_response(generation, echo))

@@ -14,12 +14,11 @@ needs a family whose call syntax the server can constrain; others are refused by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -473,33 +472,3 @@ def _check_logit_bias(params: SamplingParams, runtime: Runtime) -> None:
                 f"logit_bias names token {token}; this model's tokens are 0 to {vocab - 1}",
                 param="logit_bias",
             )
-
-
-async def unless_disconnected(
-    receive: Any, generation: Generation, work: Coroutine[Any, Any, _T]
-) -> _T | None:
-    """Await ``work`` (a non-streaming response); ``None`` if the client went away first.
-
-    A client that disconnects cancels the generation at the worker's next step and the wait
-    for its events, so the request releases its model at once.
-    """
-
-    async def disconnected() -> None:
-        while (await receive()).get("type") != "http.disconnect":
-            pass
-
-    work_task = asyncio.ensure_future(work)
-    watch_task = asyncio.ensure_future(disconnected())
-    try:
-        await asyncio.wait({work_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (watch_task, work_task):
-            if not task.done():
-                if task is work_task:
-                    generation.cancel()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    if work_task.cancelled():
-        return None
-    return work_task.result()

@@ -7,19 +7,17 @@ The inference server keeps no responses: ``GET`` / ``DELETE /v1/responses/{id}``
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from inference_server.deps import GenerationDep, SettingsDep
-from inference_server.generation.service import unless_disconnected
+from inference_server.generation.replies import whole_answer
 from inference_server.responses import answer
-from service_kit.sse import SSE_CONTENT
+from service_kit.sse import SSE_CONTENT, event_stream
 from shared_schemas.errors import error_responses
 from shared_schemas.responses_api import ResponseObject, ResponsesRequest
 
 router = APIRouter(tags=["openai"])
 
-CLIENT_CLOSED_REQUEST = 499
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = error_responses(400, 401, 404, 415, 429, 500, 503)
 
 
@@ -42,10 +40,5 @@ async def create_response(
     generation = await answer.start(service, body)
     if body.stream:
         events = answer.events(generation, body, settings.keepalive_interval_s)
-        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
-    try:
-        work = answer.whole(generation, body)
-        response = await unless_disconnected(request.receive, generation, work)
-    finally:
-        await generation.close()
-    return response if response is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+        return event_stream(events)
+    return await whole_answer(request.receive, generation, answer.whole(generation, body))

@@ -17,7 +17,7 @@ from manager.downloads.deps import DownloadsDep
 from manager.downloads.schemas import DownloadJob, DownloadList, DownloadRequest, JobStatus
 from manager.hub.deps import HubDep
 from manager.library.deps import LibraryDep
-from service_kit.sse import SSE_CONTENT
+from service_kit.sse import SSE_CONTENT, event_stream
 from shared_schemas.errors import error_responses
 
 router = APIRouter(prefix="/api/downloads", tags=["downloads"])
@@ -28,7 +28,6 @@ LastEventId = Annotated[
     Header(max_length=64, description="Id of the last event seen; the missed ones are replayed."),
 ]
 MAX_OFFSET = 10**9
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
@@ -95,7 +94,7 @@ async def all_download_events(
     stream = downloads.events.stream(
         lambda: downloads.snapshot(None), job_id=None, last_event_id=last_event_id
     )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return event_stream(stream)
 
 
 @router.get(
@@ -122,7 +121,7 @@ async def download_events(
     stream = downloads.events.stream(
         lambda: downloads.snapshot(key), job_id=key, last_event_id=last_event_id
     )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return event_stream(stream)
 
 
 @router.post(
